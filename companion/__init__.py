@@ -1,0 +1,24 @@
+"""Companion package of the executable deep-learning textbook.
+
+Every model of the book exists twice, with the same class name, the same
+constructor arguments and the same layer order:
+
+* ``companion.torch``  - PyTorch implementations and a readable training loop;
+* ``companion.keras``  - Keras 3 implementations (backend-agnostic) and ``fit``;
+* ``companion.numpy``  - from-scratch NumPy references used as test oracles;
+* ``companion.data``   - every dataset the book uses, as NumPy arrays, offline;
+* ``companion.parity`` - copies weights from a PyTorch model to its Keras twin;
+* ``companion.plots``  - shared figures;
+* ``companion.registry`` - the list of models that the tests iterate over.
+
+The frameworks are imported lazily: ``import companion`` alone pulls in neither.
+"""
+import os
+
+# Quieten TensorFlow's C++ start-up logging before any chapter imports Keras.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from companion.config import Profile, device, profile, set_seed
+
+__all__ = ["Profile", "device", "profile", "set_seed"]
+__version__ = "0.1.0"

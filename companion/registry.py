@@ -1,0 +1,49 @@
+"""The registry of the book's models: every model, where it lives, how to build it.
+
+Tests iterate over ``MODELS`` (parity, bad input, chapter structure), so a
+model that is added to ``companion`` and registered here is checked
+automatically. Classes are named as ``"module:Class"`` strings so that reading
+the registry imports neither framework.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                 # class name, identical in both frameworks
+    family: str               # feedforward, cnn, rnn, autoencoders, transformers, ...
+    chapter: str              # the chapter's source file, relative to the repository
+    module: str               # module name inside companion.torch / companion.keras
+    kwargs: dict = field(default_factory=dict)   # a small configuration for tests
+    input_shape: tuple = ()   # a valid input shape for that configuration
+    bad_input_shape: tuple = ()  # an input shape the model must reject
+
+    def _load(self, framework: str):
+        module = importlib.import_module(f"companion.{framework}.{self.module}")
+        return getattr(module, self.name)
+
+    def torch_class(self):
+        return self._load("torch")
+
+    def keras_class(self):
+        return self._load("keras")
+
+
+MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="MLP", family="feedforward", chapter="book/feedforward/mlp.md",
+        module="feedforward",
+        kwargs=dict(in_features=12, hidden=(16, 8), out_features=5, activation="tanh"),
+        input_shape=(7, 12), bad_input_shape=(7, 11),
+    ),
+)
+
+
+def get(name: str) -> ModelSpec:
+    for spec in MODELS:
+        if spec.name == name:
+            return spec
+    raise ValueError(f"unknown model {name!r}; registered: {[m.name for m in MODELS]}")

@@ -1,0 +1,118 @@
+"""A small, readable PyTorch training loop.
+
+``train`` returns the same history dict as ``companion.keras.train`` (the keys
+of ``keras.Model.fit``), so chapters can plot both frameworks together.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from companion.checks import check_choice
+
+LOSSES = {
+    "cross_entropy": nn.CrossEntropyLoss,        # integer labels, logits in
+    "binary_cross_entropy": nn.BCEWithLogitsLoss,  # {0, 1} labels, one logit in
+    "mse": nn.MSELoss,
+}
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def _as_tensors(x, y, loss: str, device):
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+    if loss == "cross_entropy":
+        y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
+    else:
+        y = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device)
+    return x, y
+
+
+def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # A single-output model returns (batch, 1); targets are (batch,).
+    if out.ndim == y.ndim + 1 and out.shape[-1] == 1:
+        out = out.squeeze(-1)
+    return loss_fn(out, y)
+
+
+def _accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
+    if loss == "cross_entropy":
+        return (out.argmax(dim=-1) == y).float().mean().item()
+    if out.ndim == y.ndim + 1:
+        out = out.squeeze(-1)
+    return ((out > 0).float() == y).float().mean().item()  # logit > 0 <=> p > 0.5
+
+
+def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
+          batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
+          weight_decay: float = 0.0, seed: int = 0, device: str | None = None,
+          progress: bool = True) -> dict:
+    """Train ``model`` with mini-batch gradient descent; return the history dict.
+
+    ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
+    History keys: ``loss`` and ``val_loss``, plus ``accuracy`` and
+    ``val_accuracy`` for classification losses; one value per epoch.
+    """
+    check_choice(loss, LOSSES, "loss")
+    check_choice(optimizer, OPTIMIZERS, "optimizer")
+    device = device or next(model.parameters()).device
+    model.to(device)
+    x, y = _as_tensors(*train_data, loss, device)
+    loss_fn = LOSSES[loss]()
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)  # the shuffling order is reproducible
+    classify = loss != "mse"
+
+    history = {"loss": [], "val_loss": []}
+    if classify:
+        history.update(accuracy=[], val_accuracy=[])
+    bar = tqdm(range(epochs), desc=type(model).__name__, disable=not progress)
+    for _ in bar:
+        model.train()
+        total_loss, total_correct = 0.0, 0.0
+        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
+            xb, yb = x[idx], y[idx]
+            out = model(xb)                 # 1. forward pass
+            batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
+            opt.zero_grad()
+            batch_loss.backward()           # 3. backward pass: gradients by autograd
+            opt.step()                      # 4. update the weights
+            total_loss += batch_loss.item() * len(idx)
+            if classify:
+                total_correct += _accuracy(out.detach(), yb, loss) * len(idx)
+        history["loss"].append(total_loss / len(x))
+        if classify:
+            history["accuracy"].append(total_correct / len(x))
+        if val_data is not None:
+            scores = evaluate(model, val_data, loss=loss)
+            history["val_loss"].append(scores["loss"])
+            if classify:
+                history["val_accuracy"].append(scores["accuracy"])
+        bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+    if val_data is None:
+        history = {k: v for k, v in history.items() if not k.startswith("val_")}
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, batch_size: int = 1024) -> np.ndarray:
+    """Model outputs (logits) for NumPy input, in evaluation mode, as NumPy."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+    return torch.cat([model(xb) for xb in x.split(batch_size)]).cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy") -> dict:
+    """Mean loss (and accuracy for classification) on ``data = (x, y)``."""
+    check_choice(loss, LOSSES, "loss")
+    model.eval()
+    device = next(model.parameters()).device
+    x, y = _as_tensors(*data, loss, device)
+    out = model(x)
+    scores = {"loss": _loss_value(LOSSES[loss](), out, y).item()}
+    if loss != "mse":
+        scores["accuracy"] = _accuracy(out, y, loss)
+    return scores
