@@ -40,9 +40,17 @@ class MLP(keras.Model):
             if dropout > 0:
                 stack.append(layers.Dropout(dropout))
         stack.append(layers.Dense(out_features))
-        self.net = keras.Sequential(stack)  # built now: weights exist before the first call
+        self.net = keras.Sequential(stack)
+        self.build((None, in_features))  # create the weights now, as PyTorch does
 
     def call(self, x, training=False):
         check_features(x.shape, self.in_features, "MLP")
         check_float(x.dtype, "MLP")
         return self.net(x, training=training)
+
+    def features(self, x, training=False):
+        """The last hidden layer's activations: what the output layer sees."""
+        check_features(x.shape, self.in_features, "MLP")
+        for layer in self.net.layers[:-1]:
+            x = layer(x, training=training)
+        return x

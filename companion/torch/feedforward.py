@@ -53,3 +53,8 @@ class MLP(nn.Module):
         check_features(x.shape, self.in_features, "MLP")
         check_float(x.dtype, "MLP")
         return self.net(x)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations: what the output layer sees."""
+        check_features(x.shape, self.in_features, "MLP")
+        return self.net[:-1](x)
