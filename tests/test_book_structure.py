@@ -1,0 +1,101 @@
+"""The book's sources: table of contents, chapter anatomy, both frameworks, citations."""
+import re
+
+import pytest
+
+from companion import registry
+from tests.book_files import (LENSES, ROOT, bib_keys, chapter_sources, citation_keys,
+                              h2_headings, latex_outside_math, section, tagged_cells,
+                              toc_files)
+
+MODEL_CHAPTERS = sorted({spec.chapter for spec in registry.MODELS})
+
+
+def test_every_toc_entry_exists():
+    missing = [f for f in toc_files()
+               if not any((ROOT / f"{f}{ext}").exists() for ext in (".md", ".ipynb"))]
+    assert not missing, f"in _toc.yml but not on disk: {missing}"
+
+
+def test_every_chapter_is_in_the_toc():
+    listed = set(toc_files())
+    orphans = [str(p.relative_to(ROOT)) for p in chapter_sources()
+               if str(p.relative_to(ROOT).with_suffix("")) not in listed]
+    assert not orphans, f"on disk but not in _toc.yml: {orphans}"
+
+
+def test_toc_has_no_duplicates():
+    files = toc_files()
+    assert len(files) == len(set(files))
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_is_in_the_toc(chapter):
+    assert chapter.removesuffix(".md") in toc_files()
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_has_the_ten_lenses_in_order_then_exercises(chapter):
+    text = (ROOT / chapter).read_text()
+    assert h2_headings(text) == LENSES + ["Exercises"]
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_opening(chapter):
+    text = (ROOT / chapter).read_text()
+    opening = text.split("\n## ", 1)[0]
+    assert "**Prerequisites.**" in opening
+    assert re.search(r"\*\*Run time\.\*\* Quick profile: about \d+ s", opening)
+    assert "Full profile" in opening
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_runs_both_frameworks_in_the_executable_lenses(chapter):
+    text = (ROOT / chapter).read_text()
+    counts = tagged_cells(text)
+    assert counts.get("pytorch", 0) >= 3 and counts.get("pytorch") == counts.get("keras"), counts
+    for lens in ("4. Mathematical foundation", "5. Training logic", "7. Key hyperparameters"):
+        body = "```{code-cell}" + section(text, lens)
+        lens_counts = tagged_cells(body)
+        assert lens_counts.get("pytorch") and lens_counts.get("keras"), f"{lens}: {lens_counts}"
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_references(chapter):
+    refs = section((ROOT / chapter).read_text(), "10. References")
+    assert len(citation_keys(refs)) >= 3, "at least three papers cited from references.bib"
+    assert len(set(re.findall(r"\]\((https?://[^)]+)\)", refs))) >= 2, "at least two web resources"
+
+
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_exercises_have_solutions(chapter):
+    exercises = section((ROOT / chapter).read_text(), "Exercises")
+    assert len(re.findall(r"^\*\*Exercise \d+", exercises, flags=re.M)) >= 3
+    assert exercises.count(":::{dropdown} Solution") >= 3
+
+
+def test_every_citation_resolves():
+    known = bib_keys()
+    for page in chapter_sources():
+        unknown = citation_keys(page.read_text()) - known
+        assert not unknown, f"{page.relative_to(ROOT)} cites keys missing from references.bib: {unknown}"
+
+
+def test_cell_tags_are_known():
+    allowed = {"pytorch", "keras", "remove-input", "remove-output", "remove-cell",
+               "hide-input", "hide-output", "hide-cell", "raises-exception", "nbval-skip"}
+    for page in chapter_sources():
+        unknown = set(tagged_cells(page.read_text())) - allowed
+        assert not unknown, f"{page.relative_to(ROOT)}: unknown cell tags {unknown}"
+
+
+def test_latex_check_catches_the_seeds_breakage():
+    bad = "where \\eta is the learning rate and h_{t-1} the state; $\\eta$ is fine"
+    assert latex_outside_math(bad) == ["\\eta", "h_{t-1}"]
+    assert latex_outside_math("$$\n\\sum_{i} x_{i}\n$$ and `a_{b}`") == []
+
+
+@pytest.mark.parametrize("page", chapter_sources(), ids=lambda p: p.name)
+def test_no_bare_latex_in_prose(page):
+    """Inline maths is always delimited, unlike in the seeds (seed-notes: broken LaTeX)."""
+    assert latex_outside_math(page.read_text()) == []

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+
+from companion import data
+
+
+def test_digits_split_shapes_and_ranges():
+    d = data.digits(seed=0)
+    assert d.x_train.shape == (1077, 64) and d.x_val.shape == (360, 64) and d.x_test.shape == (360, 64)
+    assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    assert set(np.unique(d.y_test)) == set(range(10))
+    # stratified: every class is between 8% and 12% of every part
+    for y in (d.y_train, d.y_val, d.y_test):
+        freq = np.bincount(y) / len(y)
+        assert freq.min() > 0.08 and freq.max() < 0.12
+
+
+def test_digits_are_reproducible_and_seed_dependent():
+    a, b, c = data.digits(seed=3), data.digits(seed=3), data.digits(seed=4)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert not np.array_equal(a.y_train, c.y_train)
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
+
+
+def test_digits_unflattened():
+    d = data.digits(flatten=False)
+    assert d.x_train.shape[1:] == (8, 8)
+
+
+@pytest.mark.parametrize("gate,truth", [("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1]),
+                                        ("xor", [0, 1, 1, 0]), ("NAND", [1, 1, 1, 0])])
+def test_logic_gates(gate, truth):
+    x, y = data.logic_gate(gate)
+    assert x.shape == (4, 2)
+    assert y.tolist() == truth
+
+
+def test_unknown_gate():
+    with pytest.raises(ValueError, match="unknown logic gate 'xnor'"):
+        data.logic_gate("xnor")
+
+
+def test_moons_spirals_xor_blobs():
+    for x, y in (data.moons(200, seed=1), data.spirals(300, classes=3, seed=1),
+                 data.xor_blobs(100, seed=1)):
+        assert x.ndim == 2 and x.shape[1] == 2 and x.dtype == np.float32
+        assert len(x) == len(y) and y.dtype == np.int64
+    x, y = data.spirals(300, classes=3, seed=1)
+    assert np.bincount(y).tolist() == [100, 100, 100]
+    np.testing.assert_array_equal(data.spirals(50, seed=9)[0], data.spirals(50, seed=9)[0])
+
+
+def test_xor_blobs_labels_follow_xor():
+    x, y = data.xor_blobs(400, noise=0.05, seed=0)
+    corner = (x > 0.5).astype(int)
+    assert np.mean((corner[:, 0] ^ corner[:, 1]) == y) > 0.99
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(val_size=0.5, test_size=0.5), "below 1"),
+    (dict(val_size=0.0), "fraction"),
+    (dict(test_size=1.2), "fraction"),
+])
+def test_split_rejects_bad_fractions(kwargs, match):
+    x, y = np.zeros((20, 2)), np.arange(20) % 2
+    with pytest.raises(ValueError, match=match):
+        data.split(x, y, **kwargs)
+
+
+def test_split_rejects_length_mismatch():
+    with pytest.raises(ValueError, match="same length"):
+        data.split(np.zeros((10, 2)), np.zeros(9))
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5])
+def test_generators_reject_bad_sizes(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        data.moons(bad)
+    with pytest.raises(ValueError):
+        data.spirals(bad)
+
+
+def test_spirals_need_two_classes():
+    with pytest.raises(ValueError, match="at least 2"):
+        data.spirals(10, classes=1)
