@@ -31,3 +31,14 @@ def check_choice(value, choices, what: str) -> None:
 def check_positive_int(value, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_binary_labels(labels, model: str) -> None:
+    """Require class labels in {0, 1} (the book's convention for binary tasks)."""
+    import numpy as np
+
+    values = np.unique(np.asarray(labels))
+    if not np.isin(values, (0, 1)).all():
+        raise ValueError(
+            f"{model} expects labels in {{0, 1}}, got values {values.tolist()[:10]}"
+        )

@@ -9,6 +9,7 @@ PyTorch            Keras              rule
 =================  =================  =========================================
 ``nn.Linear``      ``layers.Dense``   kernel is ``weight.T`` (PyTorch stores
                                       ``(out, in)``, Keras ``(in, out)``)
+``RBFLayer``       ``RBFLayer``       centres and log-widths, same shapes
 =================  =================  =========================================
 
 Later chapters add rules (convolutions, normalization, recurrent cells) to
@@ -30,8 +31,14 @@ def _linear_to_dense(t_layer, k_layer) -> None:
     k_layer.set_weights(weights)
 
 
+def _same_shapes(t_layer, k_layer) -> None:
+    """Layers of the book's own that store their parameters the same way in both."""
+    k_layer.set_weights([_numpy(p) for p in t_layer.parameters(recurse=False)])
+
+
 RULES = {
     ("Linear", "Dense"): _linear_to_dense,
+    ("RBFLayer", "RBFLayer"): _same_shapes,
 }
 
 

@@ -39,6 +39,31 @@ MODELS: tuple[ModelSpec, ...] = (
         kwargs=dict(in_features=12, hidden=(16, 8), out_features=5, activation="tanh"),
         input_shape=(7, 12), bad_input_shape=(7, 11),
     ),
+    ModelSpec(
+        name="Perceptron", family="feedforward", chapter="book/feedforward/perceptron.md",
+        module="feedforward", kwargs=dict(in_features=3),
+        input_shape=(7, 3), bad_input_shape=(7, 2),
+    ),
+    ModelSpec(
+        name="RBFNetwork", family="feedforward", chapter="book/feedforward/rbf.md",
+        module="feedforward", kwargs=dict(in_features=2, n_centers=6, out_features=3),
+        input_shape=(7, 2), bad_input_shape=(7, 3),
+    ),
+    ModelSpec(
+        name="ExtremeLearningMachine", family="feedforward", chapter="book/feedforward/index.md",
+        module="feedforward", kwargs=dict(in_features=6, hidden=10, out_features=3),
+        input_shape=(7, 6), bad_input_shape=(7, 5),
+    ),
+    ModelSpec(
+        name="FunctionalLinkNet", family="feedforward", chapter="book/feedforward/index.md",
+        module="feedforward", kwargs=dict(in_features=2, out_features=2, order=3),
+        input_shape=(7, 2), bad_input_shape=(7, 4),
+    ),
+    ModelSpec(
+        name="HighwayNetwork", family="feedforward", chapter="book/feedforward/index.md",
+        module="feedforward", kwargs=dict(in_features=8, width=6, depth=3, out_features=4),
+        input_shape=(7, 8), bad_input_shape=(7, 6),
+    ),
 )
 
 

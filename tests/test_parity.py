@@ -9,11 +9,21 @@ SPECS = registry.MODELS
 ids = [s.name for s in SPECS]
 
 
-def _pair(spec, seed=0):
+def _randomized_torch(spec, seed=0):
+    """A PyTorch model with every parameter drawn at random, so that no test can
+    pass because both twins start from the same constants (e.g. zeros)."""
     import torch
 
     torch.manual_seed(seed)
     t = spec.torch_class()(**spec.kwargs)
+    with torch.no_grad():
+        for p in t.parameters():
+            p.normal_(0.0, 0.5)
+    return t
+
+
+def _pair(spec, seed=0):
+    t = _randomized_torch(spec, seed)
     k = spec.keras_class()(**spec.kwargs)
     parity.copy_torch_to_keras(t, k)
     return t, k
@@ -31,10 +41,7 @@ def test_forward_outputs_agree(spec):
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_outputs_differ_without_the_copy(spec):
     """Guard against a vacuous parity check: untied twins must disagree."""
-    import torch
-
-    torch.manual_seed(0)
-    t = spec.torch_class()(**spec.kwargs)
+    t = _randomized_torch(spec)
     k = spec.keras_class()(**spec.kwargs)
     x = np.random.default_rng(0).normal(size=spec.input_shape).astype(np.float32)
     assert parity.max_abs_difference(t, k, x) > 1e-3

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from companion.checks import check_choice
+from companion.checks import check_binary_labels, check_choice, check_features
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
@@ -92,3 +92,42 @@ def evaluate(model: keras.Model, data, *, loss: str = "cross_entropy") -> dict:
     elif loss == "binary_cross_entropy":
         scores["accuracy"] = float(np.mean((out.reshape(len(y)) > 0) == np.asarray(y)))
     return scores
+
+
+def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0,
+                     shuffle: bool = True) -> dict:
+    """Rosenblatt's perceptron rule, one example at a time (no gradients).
+
+    For each example: predict ``y_hat = step(w . x + b)`` in {0, 1}; the error
+    ``y - y_hat`` is -1, 0 or +1, and the update is ``w += lr * error * x``,
+    ``b += lr * error``, so only mistakes move the weights. Stops after the
+    first epoch without a mistake. The visiting order comes from NumPy
+    (``seed``), so the PyTorch version visits the examples in the same order.
+
+    Returns ``{"mistakes": [...], "weights": [...]}``: the number of mistakes
+    in each epoch and the parameters ``[w_1, ..., w_d, b]`` after it.
+    """
+    check_binary_labels(y, "Perceptron")
+    y = np.asarray(y, dtype="float32")
+    check_features(np.shape(x), model.in_features, "Perceptron")
+    x = keras.ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+    kernel, bias = model.linear.kernel, model.linear.bias   # kernel: (features, 1)
+    rng = np.random.default_rng(seed)
+    history = {"mistakes": [], "weights": []}
+    for _ in range(epochs):
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        mistakes = 0
+        for i in order:
+            score = keras.ops.sum(kernel[:, 0] * x[i]) + bias[0]
+            y_hat = float(keras.ops.convert_to_numpy(score) >= 0)
+            error = y[i] - y_hat
+            if error != 0:
+                kernel.assign(kernel + lr * error * keras.ops.expand_dims(x[i], 1))
+                bias.assign(bias + lr * error)
+                mistakes += 1
+        history["mistakes"].append(mistakes)
+        history["weights"].append(np.concatenate([keras.ops.convert_to_numpy(kernel)[:, 0],
+                                                  keras.ops.convert_to_numpy(bias)]))
+        if mistakes == 0:
+            break
+    return history

@@ -1,5 +1,10 @@
-"""PyTorch implementations of the book's models, and the training loop."""
-from companion.torch.feedforward import MLP
-from companion.torch.training import evaluate, predict, train
+"""PyTorch implementations of the book's models, and the training loops."""
+from companion.torch.feedforward import (MLP, ExtremeLearningMachine, FunctionalLinkNet,
+                                         HighwayLayer, HighwayNetwork, Perceptron, RBFLayer,
+                                         RBFNetwork, TrigExpansion)
+from companion.torch.training import evaluate, predict, train, train_perceptron
 
-__all__ = ["MLP", "evaluate", "predict", "train"]
+__all__ = [
+    "MLP", "ExtremeLearningMachine", "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork",
+    "Perceptron", "RBFLayer", "RBFNetwork", "TrigExpansion", "evaluate", "predict", "train", "train_perceptron",
+]

@@ -58,3 +58,225 @@ class MLP(nn.Module):
         """The last hidden layer's activations: what the output layer sees."""
         check_features(x.shape, self.in_features, "MLP")
         return self.net[:-1](x)
+
+
+# ----------------------------------------------------------------------------
+# Single-layer perceptron
+
+
+class Perceptron(nn.Module):
+    """Rosenblatt's perceptron (chapter: Single-Layer Perceptron).
+
+    One linear unit followed by the Heaviside step: the model predicts class 1
+    when the score ``w . x + b`` is at least 0, class 0 otherwise. ``forward``
+    returns the score; ``classify`` applies the step. Train it with
+    ``companion.torch.train_perceptron`` (Rosenblatt's error-driven rule), not
+    with gradient descent: the step has no useful gradient.
+    """
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        check_positive_int(in_features, "in_features")
+        self.in_features = in_features
+        self.linear = nn.Linear(in_features, 1)
+        nn.init.zeros_(self.linear.weight)  # the classical start: all weights zero
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x.shape, self.in_features, "Perceptron")
+        check_float(x.dtype, "Perceptron")
+        return self.linear(x).squeeze(-1)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Labels in {0, 1}: the Heaviside step of the score."""
+        return (self(x) >= 0).long()
+
+
+# ----------------------------------------------------------------------------
+# Output weights by least squares (RBF networks, extreme learning machines)
+
+
+def fit_linear_least_squares(layer: nn.Linear, features: torch.Tensor, targets: torch.Tensor,
+                             ridge: float = 1e-6) -> None:
+    """Set ``layer`` to the ridge-regression solution from ``features`` to ``targets``.
+
+    Solves ``(H^T H + ridge I) W = H^T Y`` with a column of ones in ``H`` for
+    the bias, in float64 for accuracy, and writes the result into the layer.
+    """
+    h = torch.cat([features, torch.ones(len(features), 1, device=features.device)], dim=1).double()
+    y = targets.double().reshape(len(targets), -1)
+    if y.shape[1] != layer.out_features:
+        raise ValueError(f"targets must have {layer.out_features} columns, got {y.shape[1]}")
+    gram = h.T @ h + ridge * torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
+    solution = torch.linalg.solve(gram, h.T @ y)          # (features + 1, outputs)
+    with torch.no_grad():
+        layer.weight.copy_(solution[:-1].T.float())
+        layer.bias.copy_(solution[-1].float())
+
+
+# ----------------------------------------------------------------------------
+# Radial basis function network
+
+
+class RBFLayer(nn.Module):
+    """Gaussian radial basis functions (chapter: Radial Basis Function Network).
+
+    Unit ``j`` responds with ``exp(-||x - c_j||^2 / (2 sigma_j^2))``: 1 at its
+    centre ``c_j``, falling to 0 with distance at a rate set by its width
+    ``sigma_j``. Widths are stored as ``log_sigma`` so that gradient descent
+    keeps them positive.
+    """
+
+    def __init__(self, in_features: int, n_centers: int):
+        super().__init__()
+        check_positive_int(in_features, "in_features")
+        check_positive_int(n_centers, "n_centers")
+        self.centers = nn.Parameter(torch.randn(n_centers, in_features))
+        self.log_sigma = nn.Parameter(torch.zeros(n_centers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sq_dist = ((x[:, None, :] - self.centers[None, :, :]) ** 2).sum(dim=-1)  # (batch, centers)
+        return torch.exp(-sq_dist / (2 * torch.exp(2 * self.log_sigma)))
+
+
+class RBFNetwork(nn.Module):
+    """RBF network: Gaussian hidden layer, linear output layer (logits or values)."""
+
+    def __init__(self, in_features: int, n_centers: int, out_features: int = 1):
+        super().__init__()
+        check_positive_int(out_features, "out_features")
+        self.in_features = in_features
+        self.rbf = RBFLayer(in_features, n_centers)
+        self.linear = nn.Linear(n_centers, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x.shape, self.in_features, "RBFNetwork")
+        check_float(x.dtype, "RBFNetwork")
+        return self.linear(self.rbf(x))
+
+    def set_centers(self, centers, sigmas) -> None:
+        """Place the hidden units (e.g. at k-means centroids) with the given widths."""
+        centers = torch.as_tensor(centers, dtype=torch.float32)
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float32).expand(len(centers))
+        if centers.shape != self.rbf.centers.shape:
+            raise ValueError(f"centers must have shape {tuple(self.rbf.centers.shape)}, "
+                             f"got {tuple(centers.shape)}")
+        if (sigmas <= 0).any():
+            raise ValueError("every width sigma must be positive")
+        with torch.no_grad():
+            self.rbf.centers.copy_(centers)
+            self.rbf.log_sigma.copy_(torch.log(sigmas))
+
+    @torch.no_grad()
+    def fit_output(self, x, targets, ridge: float = 1e-6) -> None:
+        """Output weights by (ridge) least squares, with the hidden layer fixed."""
+        x = torch.as_tensor(x, dtype=torch.float32)
+        check_features(x.shape, self.in_features, "RBFNetwork")
+        fit_linear_least_squares(self.linear, self.rbf(x), torch.as_tensor(targets), ridge)
+
+
+# ----------------------------------------------------------------------------
+# Short variants of the family overview
+
+
+class ExtremeLearningMachine(nn.Module):
+    """Extreme learning machine (family overview): a random hidden layer that is
+    never trained, and output weights solved by least squares in one step."""
+
+    def __init__(self, in_features: int, hidden: int, out_features: int,
+                 activation: str = "tanh"):
+        super().__init__()
+        check_positive_int(in_features, "in_features")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(out_features, "out_features")
+        check_choice(activation, ACTIVATIONS, "activation")
+        self.in_features = in_features
+        self.hidden = nn.Linear(in_features, hidden).requires_grad_(False)
+        self.activation = ACTIVATIONS[activation]()
+        self.output_layer = nn.Linear(hidden, out_features)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x.shape, self.in_features, "ExtremeLearningMachine")
+        check_float(x.dtype, "ExtremeLearningMachine")
+        return self.activation(self.hidden(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output_layer(self.features(x))
+
+    @torch.no_grad()
+    def fit_output(self, x, targets, ridge: float = 1e-3) -> None:
+        x = torch.as_tensor(x, dtype=torch.float32)
+        fit_linear_least_squares(self.output_layer, self.features(x), torch.as_tensor(targets), ridge)
+
+
+class TrigExpansion(nn.Module):
+    """Functional-link expansion: ``[x, sin(k pi x), cos(k pi x) for k = 1..order]``."""
+
+    def __init__(self, order: int = 2):
+        super().__init__()
+        check_positive_int(order, "order")
+        self.order = order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [x]
+        for k in range(1, self.order + 1):
+            parts += [torch.sin(k * torch.pi * x), torch.cos(k * torch.pi * x)]
+        return torch.cat(parts, dim=-1)
+
+
+class FunctionalLinkNet(nn.Module):
+    """Functional link neural network (family overview): a fixed nonlinear
+    expansion of the inputs followed by a single trainable linear layer."""
+
+    def __init__(self, in_features: int, out_features: int, order: int = 2):
+        super().__init__()
+        check_positive_int(in_features, "in_features")
+        check_positive_int(out_features, "out_features")
+        self.in_features = in_features
+        self.expand = TrigExpansion(order)
+        self.linear = nn.Linear(in_features * (1 + 2 * order), out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x.shape, self.in_features, "FunctionalLinkNet")
+        check_float(x.dtype, "FunctionalLinkNet")
+        return self.linear(self.expand(x))
+
+
+class HighwayLayer(nn.Module):
+    """One highway layer (Srivastava et al., 2015): ``y = T * H(x) + (1 - T) * x``.
+
+    ``H`` is a ReLU layer and ``T`` a sigmoid *transform gate*. The gate's bias
+    starts negative (``gate_bias``), so at first the layer mostly carries its
+    input through unchanged and a deep stack starts close to the identity.
+    """
+
+    def __init__(self, width: int, gate_bias: float = -2.0):
+        super().__init__()
+        check_positive_int(width, "width")
+        self.transform = nn.Linear(width, width)
+        self.gate = nn.Linear(width, width)
+        nn.init.constant_(self.gate.bias, gate_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.transform(x))
+        t = torch.sigmoid(self.gate(x))
+        return t * h + (1 - t) * x
+
+
+class HighwayNetwork(nn.Module):
+    """Input projection, ``depth`` highway layers, linear output (family overview)."""
+
+    def __init__(self, in_features: int, width: int, depth: int, out_features: int,
+                 gate_bias: float = -2.0):
+        super().__init__()
+        check_positive_int(in_features, "in_features")
+        check_positive_int(depth, "depth")
+        self.in_features = in_features
+        self.project = nn.Linear(in_features, width)
+        self.highway = nn.Sequential(*[HighwayLayer(width, gate_bias) for _ in range(depth)])
+        self.output_layer = nn.Linear(width, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_features(x.shape, self.in_features, "HighwayNetwork")
+        check_float(x.dtype, "HighwayNetwork")
+        return self.output_layer(self.highway(torch.relu(self.project(x))))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.checks import check_choice
+from companion.checks import check_binary_labels, check_choice, check_features
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,        # integer labels, logits in
@@ -116,3 +116,41 @@ def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy") -> dict:
     if loss != "mse":
         scores["accuracy"] = _accuracy(out, y, loss)
     return scores
+
+
+@torch.no_grad()
+def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0,
+                     shuffle: bool = True) -> dict:
+    """Rosenblatt's perceptron rule, one example at a time (no gradients).
+
+    For each example: predict ``y_hat = step(w . x + b)`` in {0, 1}; the error
+    ``y - y_hat`` is -1, 0 or +1, and the update is ``w += lr * error * x``,
+    ``b += lr * error``, so only mistakes move the weights. Stops after the
+    first epoch without a mistake. The visiting order comes from NumPy
+    (``seed``), so the Keras version visits the examples in the same order.
+
+    Returns ``{"mistakes": [...], "weights": [...]}``: the number of mistakes
+    in each epoch and the parameters ``[w_1, ..., w_d, b]`` after it.
+    """
+    check_binary_labels(y, "Perceptron")
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.float32)
+    check_features(x.shape, model.in_features, "Perceptron")
+    w, b = model.linear.weight[0], model.linear.bias   # views: updating them updates the model
+    rng = np.random.default_rng(seed)
+    history = {"mistakes": [], "weights": []}
+    for _ in range(epochs):
+        order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        mistakes = 0
+        for i in order:
+            y_hat = (torch.dot(w, x[i]) + b[0] >= 0).float()
+            error = y[i] - y_hat
+            if error != 0:
+                w += lr * error * x[i]
+                b += lr * error
+                mistakes += 1
+        history["mistakes"].append(mistakes)
+        history["weights"].append(torch.cat([w, b]).numpy().copy())
+        if mistakes == 0:
+            break
+    return history
