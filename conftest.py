@@ -15,6 +15,12 @@ import nbformat
 import pytest
 
 os.environ.setdefault("COMPANION_PROFILE", "quick")  # tests run the quick profile
+# The tests run notebooks side by side (nbval workers and the book build). The
+# quick-profile models are tiny, and two multi-threaded kernels on two cores
+# oversubscribe the CPU: PyTorch training then slows down more than tenfold.
+# One thread per kernel (inherited by every kernel the tests start) avoids it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 BOOK = Path(__file__).parent / "book"
 

@@ -1,7 +1,8 @@
 """Time every chapter notebook in the quick profile (``make benchmark``).
 
 Runs each MyST notebook in a fresh kernel, both frameworks, and prints the
-wall time including kernel start-up. Chapters state these numbers in their
+wall time including kernel start-up, with the settings of the tests (quick
+profile, one CPU thread per kernel: see conftest.py). Chapters state these numbers in their
 opening; this script is how they are measured. Exit status 1 if any chapter
 exceeds its profile's budget (quick: 60 s) or fails.
 """
@@ -21,7 +22,7 @@ def main(argv: list[str]) -> int:
     import jupytext
     from nbclient import NotebookClient
 
-    from conftest import is_notebook
+    from conftest import is_notebook  # also sets the thread counts the tests use
 
     os.environ.setdefault("COMPANION_PROFILE", "quick")
     budget = BUDGETS_S[os.environ["COMPANION_PROFILE"]]

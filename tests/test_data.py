@@ -84,3 +84,23 @@ def test_generators_reject_bad_sizes(bad):
 def test_spirals_need_two_classes():
     with pytest.raises(ValueError, match="at least 2"):
         data.spirals(10, classes=1)
+
+
+def test_linearly_separable_keeps_its_margin():
+    x, y = data.linearly_separable(300, margin=0.15, seed=2)
+    distance = (x @ np.array([1.0, 0.5]) - 0.1) / np.linalg.norm([1.0, 0.5])
+    assert np.abs(distance).min() >= 0.15 - 1e-6
+    assert np.array_equal(y, (distance > 0).astype(int))
+    assert 0.2 < y.mean() < 0.8
+    with pytest.raises(ValueError, match="margin"):
+        data.linearly_separable(10, margin=0.7)
+
+
+def test_noisy_sine():
+    x, y = data.noisy_sine(100, noise=0.0, seed=1)
+    assert x.shape == (100, 1) and y.shape == (100,) and np.all(np.diff(x[:, 0]) >= 0)
+    np.testing.assert_allclose(y, data.sine_curve(x[:, 0]), atol=1e-6)
+    _, y_noisy = data.noisy_sine(100, noise=0.2, seed=1)
+    assert 0.1 < np.std(y_noisy - y) < 0.3
+    with pytest.raises(ValueError, match="low < high"):
+        data.noisy_sine(10, low=1.0, high=0.0)

@@ -4,7 +4,8 @@ Every loader takes a ``seed`` so that a rerun gives the same arrays. Features
 are ``float32``; class labels are ``int64``.
 """
 from companion.data.core import Split, split
-from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
+from companion.data.synthetic import (linearly_separable, logic_gate, moons, noisy_sine,
+                                      sine_curve, spirals, xor_blobs)
 from companion.data.sklearn_sets import digits
 
-__all__ = ["Split", "digits", "logic_gate", "moons", "split", "spirals", "xor_blobs"]
+__all__ = ["Split", "digits", "linearly_separable", "logic_gate", "moons", "noisy_sine", "sine_curve", "split", "spirals", "xor_blobs"]

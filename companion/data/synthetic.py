@@ -61,3 +61,47 @@ def spirals(n: int = 600, classes: int = 2, turns: float = 1.5, noise: float = 0
     x = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
     x += rng.normal(0.0, noise * r[:, None], size=x.shape)
     return x.astype(np.float32), y.astype(np.int64)
+
+
+def linearly_separable(n: int = 200, margin: float = 0.1, seed: int = 0):
+    """Points in ``[-1, 1]^2`` split by the line ``x1 + 0.5 x2 = 0.1``, with a gap.
+
+    Every point lies at least ``margin`` (Euclidean distance) from the line, so
+    the two classes are linearly separable with margin at least ``margin``:
+    the setting of the perceptron convergence theorem.
+    """
+    check_positive_int(n, "n")
+    if not 0.0 <= margin < 0.5:
+        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+    rng = np.random.default_rng(seed)
+    normal, offset = np.array([1.0, 0.5]), -0.1
+    kept = np.empty((0, 2))
+    while len(kept) < n:
+        x = rng.uniform(-1, 1, size=(2 * n, 2))
+        distance = (x @ normal + offset) / np.linalg.norm(normal)
+        kept = np.vstack([kept, x[np.abs(distance) >= margin]])
+    x = kept[:n]
+    y = (x @ normal + offset > 0).astype(np.int64)
+    return x.astype(np.float32), y
+
+
+def noisy_sine(n: int = 200, noise: float = 0.1, low: float = -3.0, high: float = 3.0,
+               seed: int = 0):
+    """A 1-D regression task: ``y = sin(2x) + 0.3 sin(5x) + noise`` on ``[low, high]``.
+
+    Returns ``x`` of shape ``(n, 1)`` (sorted) and ``y`` of shape ``(n,)``; the
+    noise-free curve is :func:`sine_curve`.
+    """
+    check_positive_int(n, "n")
+    if noise < 0 or not low < high:
+        raise ValueError(f"need noise >= 0 and low < high, got noise={noise}, low={low}, high={high}")
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(low, high, size=n))
+    y = sine_curve(x) + rng.normal(0.0, noise, size=n)
+    return x[:, None].astype(np.float32), y.astype(np.float32)
+
+
+def sine_curve(x):
+    """The noise-free target of :func:`noisy_sine`."""
+    x = np.asarray(x, dtype=float)
+    return np.sin(2 * x) + 0.3 * np.sin(5 * x)
