@@ -158,3 +158,27 @@ def plot_sweep(values, results: dict, xlabel: str, ylabel: str, logx: bool = Fal
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False)
     return ax
+
+
+def timeline(events, ax=None, title: str = ""):
+    """A horizontal timeline; ``events`` is a list of ``(year, label)`` pairs."""
+    events = sorted(events)
+    if not events:
+        raise ValueError("timeline needs at least one (year, label) event")
+    years = [year for year, _ in events]
+    ax = ax or plt.subplots(figsize=(11, 3.6))[1]
+    ax.axhline(0, color="0.3", lw=1.5, zorder=1)
+    levels = [1.0, -1.0, 1.9, -1.9, 2.8, -2.8]
+    for i, (year, label) in enumerate(events):
+        level = levels[i % len(levels)]
+        ax.plot([year, year], [0, level], color="0.6", lw=0.8, zorder=1)
+        ax.scatter([year], [0], color="#2E86AB", zorder=2, s=25)
+        ax.text(year, level + (0.12 if level > 0 else -0.12), f"{year}\n{label}" if level > 0 else f"{label}\n{year}",
+                ha="center", va="bottom" if level > 0 else "top", fontsize=8)
+    span = max(years) - min(years) or 1
+    ax.set_xlim(min(years) - 0.06 * span, max(years) + 0.06 * span)
+    ax.set_ylim(-4.2, 4.2)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax

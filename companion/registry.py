@@ -20,6 +20,7 @@ class ModelSpec:
     kwargs: dict = field(default_factory=dict)   # a small configuration for tests
     input_shape: tuple = ()   # a valid input shape for that configuration
     bad_input_shape: tuple = ()  # an input shape the model must reject
+    in_depth: bool = True     # False: a short variant in a family overview (no ten lenses)
 
     def _load(self, framework: str):
         module = importlib.import_module(f"companion.{framework}.{self.module}")
@@ -51,17 +52,17 @@ MODELS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         name="ExtremeLearningMachine", family="feedforward", chapter="book/feedforward/index.md",
-        module="feedforward", kwargs=dict(in_features=6, hidden=10, out_features=3),
+        module="feedforward", in_depth=False, kwargs=dict(in_features=6, hidden=10, out_features=3),
         input_shape=(7, 6), bad_input_shape=(7, 5),
     ),
     ModelSpec(
         name="FunctionalLinkNet", family="feedforward", chapter="book/feedforward/index.md",
-        module="feedforward", kwargs=dict(in_features=2, out_features=2, order=3),
+        module="feedforward", in_depth=False, kwargs=dict(in_features=2, out_features=2, order=3),
         input_shape=(7, 2), bad_input_shape=(7, 4),
     ),
     ModelSpec(
         name="HighwayNetwork", family="feedforward", chapter="book/feedforward/index.md",
-        module="feedforward", kwargs=dict(in_features=8, width=6, depth=3, out_features=4),
+        module="feedforward", in_depth=False, kwargs=dict(in_features=8, width=6, depth=3, out_features=4),
         input_shape=(7, 8), bad_input_shape=(7, 6),
     ),
 )

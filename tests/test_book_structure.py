@@ -8,7 +8,8 @@ from tests.book_files import (LENSES, ROOT, bib_keys, chapter_sources, citation_
                               h2_headings, latex_outside_math, section, tagged_cells,
                               toc_files)
 
-MODEL_CHAPTERS = sorted({spec.chapter for spec in registry.MODELS})
+MODEL_CHAPTERS = sorted({spec.chapter for spec in registry.MODELS if spec.in_depth})
+ALL_MODEL_PAGES = sorted({spec.chapter for spec in registry.MODELS})
 
 
 def test_every_toc_entry_exists():
@@ -29,7 +30,7 @@ def test_toc_has_no_duplicates():
     assert len(files) == len(set(files))
 
 
-@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+@pytest.mark.parametrize("chapter", ALL_MODEL_PAGES)
 def test_model_chapter_is_in_the_toc(chapter):
     assert chapter.removesuffix(".md") in toc_files()
 
@@ -99,3 +100,14 @@ def test_latex_check_catches_the_seeds_breakage():
 def test_no_bare_latex_in_prose(page):
     """Inline maths is always delimited, unlike in the seeds (seed-notes: broken LaTeX)."""
     assert latex_outside_math(page.read_text()) == []
+
+
+@pytest.mark.parametrize("page", ALL_MODEL_PAGES)
+def test_every_registered_model_runs_in_both_frameworks_on_its_page(page):
+    """Short variants live on overview pages, but still with both frameworks' cells."""
+    text = (ROOT / page).read_text()
+    counts = tagged_cells(text)
+    assert counts.get("pytorch") and counts.get("pytorch") == counts.get("keras"), counts
+    for spec in registry.MODELS:
+        if spec.chapter == page:
+            assert f"ct.{spec.name}(" in text and f"ck.{spec.name}(" in text, spec.name

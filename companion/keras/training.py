@@ -51,17 +51,19 @@ def _optimizer(name: str, lr: float, weight_decay: float):
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, seed: int = 0, device=None,
-          progress: bool = True) -> dict:
+          progress: bool = True, jit_compile: bool = False) -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
     (``device`` is accepted for symmetry; Keras places tensors itself).
+    ``jit_compile=False`` by default: for the book's small models on a CPU,
+    XLA compilation costs more time than it saves (about twice the run time).
     """
     check_choice(loss, LOSSES, "loss")
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay), loss=loss_fn,
-                  metrics=metrics)
+                  metrics=metrics, jit_compile=jit_compile)
     x, y = np.asarray(train_data[0], dtype="float32"), np.asarray(train_data[1])
     val = None
     if val_data is not None:
