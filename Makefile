@@ -13,7 +13,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: book test lab benchmark browser clean clean-cache
+.PHONY: book test lab notebooks benchmark browser clean clean-cache
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ test: $(STAMP) browser
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book
+
+# .ipynb copies of the chapters (no outputs), e.g. to upload to Colab.
+notebooks: $(STAMP)
+	@for f in $$(grep -rl --include='*.md' '^kernelspec:' book); do \
+		mkdir -p _build/notebooks/$$(dirname $$f); \
+		$(VENV)/bin/jupytext --quiet --to ipynb -o _build/notebooks/$${f%.md}.ipynb $$f; \
+	done
+	@echo "Notebooks written to _build/notebooks/"
 
 benchmark: $(STAMP)
 	$(PY) tests/benchmark_notebooks.py
