@@ -31,3 +31,15 @@ def check_choice(value, choices, what: str) -> None:
 def check_positive_int(value, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_sequence(shape, features: int, model: str) -> None:
+    """Require a 3-D, batch-first input ``(batch, steps, features)`` with at least one step."""
+    shape = tuple(shape)
+    ok = len(shape) == 3 and (shape[-1] is None or int(shape[-1]) == features)
+    if ok and shape[1] is not None and int(shape[1]) < 1:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{model} expected input of shape (batch, steps, {features}), got {shape}"
+        )

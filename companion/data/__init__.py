@@ -4,7 +4,14 @@ Every loader takes a ``seed`` so that a rerun gives the same arrays. Features
 are ``float32``; class labels are ``int64``.
 """
 from companion.data.core import Split, split
-from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
+from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_problem,
+                                      char_corpus, co2, forecasting_split, noisy_sine, reversal,
+                                      sunspots, windows)
 from companion.data.sklearn_sets import digits
+from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
-__all__ = ["Split", "digits", "logic_gate", "moons", "split", "spirals", "xor_blobs"]
+__all__ = [
+    "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "char_corpus", "co2",
+    "digits", "forecasting_split", "logic_gate", "moons", "noisy_sine", "reversal", "spirals",
+    "split", "sunspots", "windows", "xor_blobs",
+]

@@ -4,6 +4,11 @@ Only backend-agnostic Keras APIs are used (``keras.layers``, ``keras.ops``,
 ``keras.random``), so everything runs on the TensorFlow, JAX or PyTorch backend.
 """
 from companion.keras.feedforward import MLP
-from companion.keras.training import evaluate, predict, train
+from companion.keras.rnn import (GRU, LSTM, ElmanCell, GRUCell, LSTMCell, PeepholeLSTM,
+                                 PeepholeLSTMCell, Seq2Seq, SimpleRNN)
+from companion.keras.training import evaluate, gradients, input_gradients, predict, train
 
-__all__ = ["MLP", "evaluate", "predict", "train"]
+__all__ = [
+    "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "PeepholeLSTM", "PeepholeLSTMCell",
+    "Seq2Seq", "SimpleRNN", "evaluate", "gradients", "input_gradients", "predict", "train",
+]

@@ -5,8 +5,11 @@ PyTorch and Keras implementations must agree with them.
 """
 from companion.numpy.activations import ACTIVATIONS, relu, sigmoid, softmax, tanh
 from companion.numpy.feedforward import dense, mlp_forward, parameter_count
+from companion.numpy.rnn import (gru_forward, lstm_forward, recurrent_parameter_count,
+                                 rnn_backward, rnn_forward)
 
 __all__ = [
-    "ACTIVATIONS", "dense", "mlp_forward", "parameter_count", "relu", "sigmoid",
-    "softmax", "tanh",
+    "ACTIVATIONS", "dense", "gru_forward", "lstm_forward", "mlp_forward", "parameter_count",
+    "recurrent_parameter_count", "relu", "rnn_backward", "rnn_forward", "sigmoid", "softmax",
+    "tanh",
 ]
