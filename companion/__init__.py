@@ -17,6 +17,11 @@ import os
 
 # Quieten TensorFlow's C++ start-up logging before any chapter imports Keras.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The chapters check that PyTorch, Keras and NumPy agree to float32 precision.
+# On NVIDIA GPUs from Ampere on, TensorFlow (and cuDNN) default to TF32 tensor
+# cores, which round matrix-product inputs to 10 mantissa bits; this NVIDIA
+# variable turns that off for every framework in the process (no effect on CPUs).
+os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 
 from companion.config import Profile, device, profile, set_seed
 

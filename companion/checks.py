@@ -42,3 +42,15 @@ def check_binary_labels(labels, model: str) -> None:
         raise ValueError(
             f"{model} expects labels in {{0, 1}}, got values {values.tolist()[:10]}"
         )
+
+
+def check_sequence(shape, features: int, model: str) -> None:
+    """Require a 3-D, batch-first input ``(batch, steps, features)`` with at least one step."""
+    shape = tuple(shape)
+    ok = len(shape) == 3 and (shape[-1] is None or int(shape[-1]) == features)
+    if ok and shape[1] is not None and int(shape[1]) < 1:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{model} expected input of shape (batch, steps, {features}), got {shape}"
+        )

@@ -4,16 +4,32 @@ The two twins are built with the same layers in the same order, so the copy
 walks both models' weight-carrying layers in order and applies, for each pair
 of layer types, a rule that knows how the two frameworks store that layer:
 
-=================  =================  =========================================
-PyTorch            Keras              rule
-=================  =================  =========================================
-``nn.Linear``      ``layers.Dense``   kernel is ``weight.T`` (PyTorch stores
-                                      ``(out, in)``, Keras ``(in, out)``)
-``RBFLayer``       ``RBFLayer``       centres and log-widths, same shapes
-=================  =================  =========================================
+=========================  ======================  ==========================================
+PyTorch                    Keras                   rule
+=========================  ======================  ==========================================
+``nn.Linear``              ``layers.Dense``        kernel is ``weight.T`` (PyTorch stores
+                                                   ``(out, in)``, Keras ``(in, out)``)
+``nn.RNN``, ``RNNCell``,   ``SimpleRNNCell``,      kernel ``weight_ih.T``, recurrent kernel
+``ElmanCell``              ``ElmanCell``           ``weight_hh.T``, bias ``b_ih + b_hh``
+                                                   (Keras keeps one bias, PyTorch two)
+``nn.LSTM``, ``LSTMCell``  ``LSTMCell``            as above with four blocks; the gate order
+                                                   is the same, PyTorch's (i, f, g, o) is
+                                                   Keras's (i, f, c, o)
+``PeepholeLSTMCell``       ``PeepholeLSTMCell``    the LSTM rule plus the three peephole
+                                                   vectors, copied as they are
+``nn.GRU``, ``GRUCell``    ``GRUCell``             blocks reordered from PyTorch's (r, z, n)
+                                                   to Keras's (z, r, h); with
+                                                   ``reset_after=True`` the bias is
+                                                   ``(2, 3H)``: ``[b_ih; b_hh]``, reordered.
+                                                   With ``reset_after=False`` (only the
+                                                   companion's written-out GRUCell has it in
+                                                   PyTorch) the bias is ``b_ih + b_hh``
+``RBFLayer``               ``RBFLayer``            centres and log-widths, same shapes
+=========================  ======================  ==========================================
 
-Later chapters add rules (convolutions, normalization, recurrent cells) to
-``RULES``; a pair with no rule raises a ``ValueError`` that names it.
+A pair with no rule raises a ``ValueError`` that names it; so does a recurrent
+pair that would not compute the same function (a multi-layer or bidirectional
+PyTorch layer, a GRU whose two sides disagree on ``reset_after``).
 """
 from __future__ import annotations
 
@@ -36,9 +52,106 @@ def _same_shapes(t_layer, k_layer) -> None:
     k_layer.set_weights([_numpy(p) for p in t_layer.parameters(recurse=False)])
 
 
+# ---------------------------------------------------------------- recurrent layers
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def torch_recurrent_params(layer, reverse: bool = False) -> list[np.ndarray]:
+    """``[W_ih, W_hh, b_ih, b_hh]`` of a PyTorch recurrent cell or one-layer recurrent layer.
+
+    ``reverse=True`` reads the backward direction of a bidirectional layer.
+    """
+    if hasattr(layer, "weight_ih_l0"):          # nn.RNN / nn.LSTM / nn.GRU
+        if layer.num_layers != 1:
+            raise ValueError(f"copy one layer at a time: this {type(layer).__name__} has "
+                             f"num_layers={layer.num_layers}")
+        if reverse and not layer.bidirectional:
+            raise ValueError(f"this {type(layer).__name__} has no reverse direction")
+        if not layer.bias:
+            raise ValueError("the recurrent layers of the book always have biases")
+        suffix = "_l0_reverse" if reverse else "_l0"
+    else:                                       # a cell
+        suffix = ""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return [_numpy(getattr(layer, name + suffix)) for name in names]
+
+
+def _reorder_gru(a: np.ndarray) -> np.ndarray:
+    """PyTorch's GRU blocks (r, z, n) along the first axis -> Keras's (z, r, h)."""
+    r, z, n = np.split(a, 3, axis=0)
+    return np.concatenate([z, r, n], axis=0)
+
+
+def keras_recurrent_weights(kind: str, W_ih, W_hh, b_ih, b_hh,
+                            reset_after: bool = True) -> list[np.ndarray]:
+    """Keras's ``[kernel, recurrent_kernel, bias]`` from PyTorch-layout weights.
+
+    ``kind`` is ``"rnn"``, ``"lstm"`` or ``"gru"``. This function is the whole
+    difference between the two frameworks' recurrent layers.
+    """
+    if kind not in _GATES:
+        raise ValueError(f"unknown recurrent layer {kind!r}; expected one of {sorted(_GATES)}")
+    W_ih, W_hh, b_ih, b_hh = (np.asarray(a) for a in (W_ih, W_hh, b_ih, b_hh))
+    if kind == "gru":
+        W_ih, W_hh, b_ih, b_hh = (_reorder_gru(a) for a in (W_ih, W_hh, b_ih, b_hh))
+        bias = np.stack([b_ih, b_hh]) if reset_after else b_ih + b_hh
+    else:
+        bias = b_ih + b_hh   # the two biases are only ever added: Keras keeps their sum
+    return [W_ih.T, W_hh.T, bias]
+
+
+def _one_direction(t_layer) -> None:
+    if getattr(t_layer, "bidirectional", False):
+        raise ValueError(
+            f"a bidirectional PyTorch {type(t_layer).__name__} is two Keras layers "
+            "(layers.Bidirectional): copy each direction with torch_recurrent_params"
+        )
+
+
+def _simple_rnn_rule(t_layer, k_layer) -> None:
+    _one_direction(t_layer)
+    if getattr(t_layer, "nonlinearity", "tanh") != "tanh":
+        raise ValueError("Keras's SimpleRNN uses tanh; this PyTorch RNN does not")
+    k_layer.set_weights(keras_recurrent_weights("rnn", *torch_recurrent_params(t_layer)))
+
+
+def _lstm_rule(t_layer, k_layer) -> None:
+    _one_direction(t_layer)
+    k_layer.set_weights(keras_recurrent_weights("lstm", *torch_recurrent_params(t_layer)))
+
+
+def _peephole_lstm_rule(t_layer, k_layer) -> None:
+    weights = keras_recurrent_weights("lstm", *torch_recurrent_params(t_layer))
+    peepholes = [_numpy(getattr(t_layer, f"peephole_{g}")) for g in "ifo"]
+    k_layer.set_weights(weights + peepholes)
+
+
+def _gru_rule(t_layer, k_layer) -> None:
+    _one_direction(t_layer)
+    torch_after = getattr(t_layer, "reset_after", True)   # nn.GRU always resets after
+    if torch_after != k_layer.reset_after:
+        raise ValueError(
+            f"the GRUs compute different functions: PyTorch reset_after={torch_after}, "
+            f"Keras reset_after={k_layer.reset_after}"
+        )
+    k_layer.set_weights(keras_recurrent_weights("gru", *torch_recurrent_params(t_layer),
+                                                reset_after=k_layer.reset_after))
+
+
 RULES = {
     ("Linear", "Dense"): _linear_to_dense,
     ("RBFLayer", "RBFLayer"): _same_shapes,
+    ("RNN", "SimpleRNNCell"): _simple_rnn_rule,
+    ("RNNCell", "SimpleRNNCell"): _simple_rnn_rule,
+    ("ElmanCell", "SimpleRNNCell"): _simple_rnn_rule,
+    ("RNN", "ElmanCell"): _simple_rnn_rule,
+    ("ElmanCell", "ElmanCell"): _simple_rnn_rule,
+    ("LSTM", "LSTMCell"): _lstm_rule,
+    ("LSTMCell", "LSTMCell"): _lstm_rule,
+    ("PeepholeLSTMCell", "PeepholeLSTMCell"): _peephole_lstm_rule,
+    ("GRU", "GRUCell"): _gru_rule,
+    ("GRUCell", "GRUCell"): _gru_rule,
 }
 
 

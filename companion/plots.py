@@ -182,3 +182,204 @@ def timeline(events, ax=None, title: str = ""):
     if title:
         ax.set_title(title)
     return ax
+
+
+# ---------------------------------------------------------------- recurrent networks (part IV)
+
+def _box(ax, x, y, text, color, w=0.7, h=0.5, fontsize=9):
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.03",
+                                facecolor=color, edgecolor="k", linewidth=0.8, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3)
+
+
+def _arrow(ax, x0, y0, x1, y1, color="0.25", style="-|>", rad=0.0):
+    from matplotlib.patches import FancyArrowPatch
+
+    ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle=style, mutation_scale=10,
+                                 color=color, linewidth=1.0, zorder=1,
+                                 connectionstyle=f"arc3,rad={rad}"))
+
+
+_INPUT, _HIDDEN, _OUTPUT = "#A0C4FF", "#CAFFBF", "#FFADAD"
+
+
+def draw_unrolled_rnn(steps: int = 4, ax=None):
+    """An Elman RNN folded (left: one cell with a loop) and unrolled over ``steps`` steps (right).
+
+    The same weights ``W_ih``, ``W_hh`` and ``W_hy`` are used at every step.
+    """
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2, got {steps}")
+    ax = ax or plt.subplots(figsize=(2.6 + 1.5 * steps, 3.2))[1]
+    # folded: one cell whose state feeds back into itself
+    _box(ax, 0, 0, "$x_t$", _INPUT)
+    _box(ax, 0, 1.2, "$h_t$", _HIDDEN)
+    _box(ax, 0, 2.4, "$y_t$", _OUTPUT)
+    _arrow(ax, 0, 0.25, 0, 0.95)
+    _arrow(ax, 0, 1.45, 0, 2.15)
+    _arrow(ax, 0.36, 1.4, 0.36, 1.0, rad=-1.6)
+    ax.text(0.82, 1.2, "$W_{hh}$", fontsize=8, va="center")
+    ax.text(1.45, 1.2, "=", fontsize=16, ha="center", va="center")
+    # unrolled: the same cell once per step
+    x0 = 2.7
+    for k in range(steps):
+        x = x0 + 1.5 * k
+        label = f"t-{steps - 1 - k}" if k < steps - 1 else "t"
+        _box(ax, x, 0, f"$x_{{{label}}}$", _INPUT, w=0.8)
+        _box(ax, x, 1.2, f"$h_{{{label}}}$", _HIDDEN, w=0.8)
+        _box(ax, x, 2.4, f"$y_{{{label}}}$", _OUTPUT, w=0.8)
+        _arrow(ax, x, 0.25, x, 0.95)
+        _arrow(ax, x, 1.45, x, 2.15)
+        _arrow(ax, x - 1.1 if k else x - 0.85, 1.2, x - 0.4, 1.2)
+    ax.text(x0 - 0.95, 1.3, "$h_{t-4}$" if steps == 4 else "", fontsize=8)
+    ax.text(x0 + 0.5, 1.3, "$W_{hh}$", fontsize=7)
+    ax.text(x0 + 0.05, 0.55, "$W_{ih}$", fontsize=7)
+    ax.text(x0 + 0.05, 1.75, "$W_{hy}$", fontsize=7)
+    ax.set_xlim(-0.6, x0 + 0.6 + 1.5 * (steps - 1))
+    ax.set_ylim(-0.5, 2.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def draw_sequence_shapes():
+    """The shapes of sequence tasks: one-to-one, one-to-many, many-to-one, two many-to-many."""
+    panels = [
+        ("one-to-one\n(no recurrence: an MLP)", [0], [0], 1, False),
+        ("one-to-many\n(captioning, generation)", [0], [0, 1, 2, 3], 4, False),
+        ("many-to-one\n(classification, forecasting)", [0, 1, 2, 3], [3], 4, False),
+        ("many-to-many, aligned\n(tagging, per-step labels)", [0, 1, 2, 3], [0, 1, 2, 3], 4, False),
+        ("many-to-many, encoder-decoder\n(translation, reversal)", [0, 1, 2], [3, 4, 5, 6], 7, True),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(17, 3.3),
+                             gridspec_kw={"width_ratios": [1, 3, 3, 3, 5]})
+    for ax, (title, ins, outs, n, encdec) in zip(axes, panels):
+        for k in range(n):
+            color = _HIDDEN if not encdec else ("#FDFFB6" if k in ins else _HIDDEN)
+            _box(ax, k, 1.0, "", color, w=0.55, h=0.45)
+            if k > 0:
+                _arrow(ax, k - 0.72, 1.0, k - 0.28, 1.0)
+        for k in ins:
+            _box(ax, k, 0.0, "", _INPUT, w=0.55, h=0.4)
+            _arrow(ax, k, 0.2, k, 0.77)
+        for k in outs:
+            _box(ax, k, 2.0, "", _OUTPUT, w=0.55, h=0.4)
+            _arrow(ax, k, 1.23, k, 1.8)
+        if encdec:
+            ax.text(1.0, -0.55, "encoder", ha="center", fontsize=8)
+            ax.text(4.5, -0.55, "decoder", ha="center", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(-0.6, n - 0.4)
+        ax.set_ylim(-0.8, 2.5)
+        ax.set_aspect("equal")
+        ax.axis("off")
+    fig.text(0.01, 0.02, "blue: inputs   green (and yellow): hidden states, one per step   "
+             "red: outputs   arrows to the right: the recurrent connection", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _gate(ax, x, y, label, color="#FFD6A5"):
+    _box(ax, x, y, label, color, w=0.55, h=0.4, fontsize=8)
+
+
+def _op(ax, x, y, symbol):
+    from matplotlib.patches import Circle
+
+    ax.add_patch(Circle((x, y), 0.17, facecolor="white", edgecolor="k", linewidth=0.8, zorder=2))
+    ax.text(x, y, symbol, ha="center", va="center", fontsize=9, zorder=3)
+
+
+def draw_lstm_cell(ax=None, peephole: bool = False):
+    """The LSTM cell: the cell state runs along the top, the gates sit below it.
+
+    With ``peephole=True`` the dashed peephole connections from the cell state
+    to the gates are drawn too.
+    """
+    ax = ax or plt.subplots(figsize=(8, 4.2))[1]
+    # the cell-state conveyor belt
+    _arrow(ax, -0.4, 3, 6.4, 3, color="#2E86AB")
+    ax.text(-0.45, 3.15, "$c_{t-1}$", fontsize=10)
+    ax.text(6.05, 3.15, "$c_t$", fontsize=10)
+    _op(ax, 1.5, 3, "x")
+    _op(ax, 3.0, 3, "+")
+    # gates
+    for x, label in [(1.5, "$f_t$\n$\\sigma$"), (2.5, "$i_t$\n$\\sigma$"), (3.5, "$g_t$\ntanh"),
+                     (4.7, "$o_t$\n$\\sigma$")]:
+        _gate(ax, x, 1.1, label)
+    _op(ax, 3.0, 2.1, "x")
+    _arrow(ax, 1.5, 1.32, 1.5, 2.83)
+    _arrow(ax, 2.5, 1.32, 2.86, 2.0)
+    _arrow(ax, 3.5, 1.32, 3.14, 2.0)
+    _arrow(ax, 3.0, 2.27, 3.0, 2.83)
+    # output
+    _box(ax, 4.7, 2.4, "tanh", "#E0E0E0", w=0.5, h=0.3, fontsize=8)
+    _arrow(ax, 4.7, 3.0, 4.7, 2.56)
+    _op(ax, 5.4, 1.7, "x")
+    _arrow(ax, 4.7, 2.24, 5.26, 1.78)
+    _arrow(ax, 4.7, 1.32, 5.24, 1.64)
+    _arrow(ax, 5.57, 1.7, 6.4, 1.7)
+    ax.text(6.05, 1.85, "$h_t$", fontsize=10)
+    # inputs to every gate
+    _arrow(ax, -0.4, 0.2, 4.7, 0.2, style="-")
+    ax.text(-0.45, 0.3, "$h_{t-1}$, $x_t$", fontsize=10)
+    for x in (1.5, 2.5, 3.5, 4.7):
+        _arrow(ax, x, 0.2, x, 0.88)
+    if peephole:
+        for x0, x1 in ((0.85, 1.35), (1.15, 2.3)):   # both from c_{t-1}, before the forget step
+            _arrow(ax, x0, 2.95, x1, 1.32, color="#9B2226", style="-|>")
+        _arrow(ax, 4.35, 2.95, 4.6, 1.32, color="#9B2226")
+        ax.text(0.4, 2.0, "peepholes", color="#9B2226", fontsize=8)
+    ax.set_xlim(-0.6, 6.6)
+    ax.set_ylim(-0.1, 3.5)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def draw_gru_cell(ax=None):
+    """The GRU cell in the frameworks' convention: ``h_t = z * h_{t-1} + (1 - z) * n``."""
+    ax = ax or plt.subplots(figsize=(7.5, 4.0))[1]
+    _arrow(ax, -0.4, 3, 6.0, 3, color="#2E86AB")
+    ax.text(-0.45, 3.15, "$h_{t-1}$", fontsize=10)
+    ax.text(5.7, 3.15, "$h_t$", fontsize=10)
+    _op(ax, 1.6, 3, "x")
+    _op(ax, 4.0, 3, "+")
+    _gate(ax, 1.6, 1.1, "$z_t$\n$\\sigma$")
+    _gate(ax, 3.0, 1.1, "$r_t$\n$\\sigma$")
+    _gate(ax, 4.0, 1.1, "$n_t$\ntanh")
+    _box(ax, 2.7, 2.1, "1 - z", "#E0E0E0", w=0.5, h=0.3, fontsize=8)
+    _op(ax, 4.0, 2.0, "x")
+    _arrow(ax, 1.6, 1.32, 1.6, 2.83)              # z keeps part of the old state
+    _arrow(ax, 1.75, 1.3, 2.5, 2.0)
+    _arrow(ax, 2.95, 2.1, 3.83, 2.02)             # (1 - z) writes part of the candidate
+    _arrow(ax, 4.0, 1.32, 4.0, 1.83)
+    _arrow(ax, 4.0, 2.17, 4.0, 2.83)
+    _arrow(ax, 3.28, 1.1, 3.72, 1.1)              # the reset gate acts inside the candidate
+    _arrow(ax, -0.4, 0.2, 4.0, 0.2, style="-")
+    ax.text(-0.45, 0.3, "$h_{t-1}$, $x_t$", fontsize=10)
+    for x in (1.6, 3.0, 4.0):
+        _arrow(ax, x, 0.2, x, 0.88)
+    ax.text(-0.4, 3.4, "z near 1 keeps the past; z near 0 writes the candidate n; "
+            "r decides how much of $h_{t-1}$ the candidate sees", fontsize=8, color="0.3")
+    ax.set_xlim(-0.6, 6.2)
+    ax.set_ylim(-0.1, 3.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def plot_gradient_decay(lags, norms: dict, ax=None, title: str | None = None):
+    """Gradient norm against time lag on a log scale, one line per label."""
+    ax = ax or plt.subplots(figsize=(6, 3.8))[1]
+    for i, (label, values) in enumerate(norms.items()):
+        style = "--" if "Keras" in label else "-"
+        ax.semilogy(lags, values, style, color=_color(label.split()[0], i), label=label)
+    ax.set_xlabel("time lag k (steps between the input and the output)")
+    ax.set_ylabel("mean gradient norm")
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax

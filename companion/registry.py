@@ -21,6 +21,17 @@ class ModelSpec:
     input_shape: tuple = ()   # a valid input shape for that configuration
     bad_input_shape: tuple = ()  # an input shape the model must reject
     in_depth: bool = True     # False: a short variant in a family overview (no ten lenses)
+    # The shape the error message names, when it is not simply input_shape with
+    # "batch" first: a recurrent model takes any number of steps, so it says
+    # "(batch, steps, 3)" rather than "(batch, 6, 3)".
+    expected_shape: str = ""
+
+    @property
+    def expected(self) -> str:
+        """The ``(batch, ...)`` text that the model's bad-input error must contain."""
+        if self.expected_shape:
+            return self.expected_shape
+        return "(batch, " + ", ".join(str(d) for d in self.input_shape[1:]) + ")"
 
     def _load(self, framework: str):
         module = importlib.import_module(f"companion.{framework}.{self.module}")
@@ -64,6 +75,32 @@ MODELS: tuple[ModelSpec, ...] = (
         name="HighwayNetwork", family="feedforward", chapter="book/feedforward/index.md",
         module="feedforward", in_depth=False, kwargs=dict(in_features=8, width=6, depth=3, out_features=4),
         input_shape=(7, 8), bad_input_shape=(7, 6),
+    ),
+    # Part IV: recurrent networks. Inputs are (batch, steps, features).
+    ModelSpec(
+        name="SimpleRNN", family="rnn", chapter="book/rnn/simple_rnn.md", module="rnn",
+        kwargs=dict(input_size=3, hidden_size=5, output_size=2),
+        input_shape=(4, 6, 3), bad_input_shape=(4, 6, 2), expected_shape="(batch, steps, 3)",
+    ),
+    ModelSpec(
+        name="LSTM", family="rnn", chapter="book/rnn/lstm.md", module="rnn",
+        kwargs=dict(input_size=3, hidden_size=5, output_size=2, return_sequences=True),
+        input_shape=(4, 6, 3), bad_input_shape=(4, 6), expected_shape="(batch, steps, 3)",
+    ),
+    ModelSpec(
+        name="PeepholeLSTM", family="rnn", chapter="book/rnn/lstm.md", module="rnn",
+        kwargs=dict(input_size=3, hidden_size=5, output_size=2),
+        input_shape=(4, 6, 3), bad_input_shape=(4, 6, 4), expected_shape="(batch, steps, 3)",
+    ),
+    ModelSpec(
+        name="GRU", family="rnn", chapter="book/rnn/gru.md", module="rnn",
+        kwargs=dict(input_size=3, hidden_size=5, output_size=2),
+        input_shape=(4, 6, 3), bad_input_shape=(4, 3), expected_shape="(batch, steps, 3)",
+    ),
+    ModelSpec(
+        name="Seq2Seq", family="rnn", chapter="book/rnn/index.md", module="rnn",
+        kwargs=dict(input_size=4, hidden_size=6, output_size=4, output_steps=5),
+        input_shape=(3, 7, 4), bad_input_shape=(3, 7, 5), expected_shape="(batch, steps, 4)",
     ),
 )
 

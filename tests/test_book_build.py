@@ -54,6 +54,15 @@ def test_built_chapter_has_outputs_of_both_frameworks(build):
     assert "Traceback" not in page
 
 
+@pytest.mark.parametrize("chapter", ["index", "simple_rnn", "lstm", "gru"])
+def test_recurrent_chapters_are_built_with_both_frameworks(build, chapter):
+    _, html = build
+    page = (html / "book" / "rnn" / f"{chapter}.html").read_text()
+    assert page.count("tag_pytorch") >= 3 and page.count("tag_keras") >= 3
+    assert "Traceback" not in page
+    assert "chapter ran in" in page          # the last cell ran: every check before it passed
+
+
 # ---------------------------------------------------------------- browser
 
 @pytest.fixture(scope="module")

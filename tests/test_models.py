@@ -1,4 +1,6 @@
 """Behaviour of every registered model in both frameworks: shapes, errors, learning."""
+import re
+
 import numpy as np
 import pytest
 
@@ -29,8 +31,7 @@ def test_torch_rejects_wrong_input_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    expected = ", ".join(str(d) for d in spec.input_shape[1:])
-    with pytest.raises(ValueError, match=rf"expected input of shape \(batch, {expected}\)"):
+    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected)}"):
         model(torch.from_numpy(_x(spec.bad_input_shape)))
 
 
@@ -51,9 +52,14 @@ def test_keras_forward_shape(spec):
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_keras_rejects_wrong_input_shape(spec):
     model = spec.keras_class()(**spec.kwargs)
-    expected = ", ".join(str(d) for d in spec.input_shape[1:])
-    with pytest.raises(ValueError, match=rf"expected input of shape \(batch, {expected}\)"):
+    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected)}"):
         model(_x(spec.bad_input_shape))
+
+
+def test_expected_shape_defaults_to_the_input_shape():
+    spec = registry.get("MLP")
+    assert spec.expected == "(batch, 12)"
+    assert registry.get("LSTM").expected == "(batch, steps, 3)"
 
 
 # ---------------------------------------------------------------- MLP specifics

@@ -4,8 +4,17 @@ Every loader takes a ``seed`` so that a rerun gives the same arrays. Features
 are ``float32``; class labels are ``int64``.
 """
 from companion.data.core import Split, split
+from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_problem,
+                                      char_corpus, co2, forecasting_split, reversal,
+                                      sine_windows, sunspots, windows)
 from companion.data.synthetic import (linearly_separable, logic_gate, moons, noisy_sine,
                                       sine_curve, spirals, xor_blobs)
 from companion.data.sklearn_sets import digits
+from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
-__all__ = ["Split", "digits", "linearly_separable", "logic_gate", "moons", "noisy_sine", "sine_curve", "split", "spirals", "xor_blobs"]
+__all__ = [
+    "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "char_corpus", "co2",
+    "digits", "forecasting_split", "linearly_separable", "logic_gate", "moons", "noisy_sine",
+    "reversal", "sine_curve", "sine_windows", "spirals", "split", "sunspots", "windows",
+    "xor_blobs",
+]

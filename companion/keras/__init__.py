@@ -6,9 +6,14 @@ Only backend-agnostic Keras APIs are used (``keras.layers``, ``keras.ops``,
 from companion.keras.feedforward import (MLP, ExtremeLearningMachine, FunctionalLinkNet,
                                          HighwayLayer, HighwayNetwork, Perceptron, RBFLayer,
                                          RBFNetwork, TrigExpansion)
-from companion.keras.training import evaluate, predict, train, train_perceptron
+from companion.keras.rnn import (GRU, LSTM, ElmanCell, GRUCell, LSTMCell, PeepholeLSTM,
+                                 PeepholeLSTMCell, Seq2Seq, SimpleRNN)
+from companion.keras.training import (evaluate, gradients, input_gradients, predict, train,
+                                      train_perceptron)
 
 __all__ = [
-    "MLP", "ExtremeLearningMachine", "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork",
-    "Perceptron", "RBFLayer", "RBFNetwork", "TrigExpansion", "evaluate", "predict", "train", "train_perceptron",
+    "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "ExtremeLearningMachine",
+    "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork", "PeepholeLSTM", "PeepholeLSTMCell",
+    "Perceptron", "RBFLayer", "RBFNetwork", "Seq2Seq", "SimpleRNN", "TrigExpansion",
+    "evaluate", "gradients", "input_gradients", "predict", "train", "train_perceptron",
 ]

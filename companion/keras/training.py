@@ -38,31 +38,34 @@ class TqdmCallback(keras.callbacks.Callback):
         self.bar.close()
 
 
-def _optimizer(name: str, lr: float, weight_decay: float):
+def _optimizer(name: str, lr: float, weight_decay: float, clip_norm: float | None = None):
     check_choice(name, OPTIMIZERS, "optimizer")
     if weight_decay and name == "adam":
         # PyTorch's Adam adds weight_decay * w to the gradient (L2 penalty);
         # Keras's weight_decay is decoupled (AdamW-style), so it is refused here.
         raise ValueError("weight_decay with 'adam' differs between the frameworks; use 'adamw'")
     kwargs = {"weight_decay": weight_decay} if weight_decay else {}
+    if clip_norm is not None:
+        kwargs["global_clipnorm"] = clip_norm   # one norm over all gradients, as in PyTorch
     return OPTIMIZERS[name](learning_rate=lr, **kwargs)
 
 
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
-          weight_decay: float = 0.0, seed: int = 0, device=None,
-          progress: bool = True, jit_compile: bool = False) -> dict:
+          weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
+          device=None, progress: bool = True, jit_compile: bool = False) -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
     (``device`` is accepted for symmetry; Keras places tensors itself).
+    ``clip_norm`` becomes the optimizer's ``global_clipnorm``.
     ``jit_compile=False`` by default: for the book's small models on a CPU,
     XLA compilation costs more time than it saves (about twice the run time).
     """
     check_choice(loss, LOSSES, "loss")
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
-    model.compile(optimizer=_optimizer(optimizer, lr, weight_decay), loss=loss_fn,
+    model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm), loss=loss_fn,
                   metrics=metrics, jit_compile=jit_compile)
     x, y = np.asarray(train_data[0], dtype="float32"), np.asarray(train_data[1])
     val = None
@@ -133,3 +136,70 @@ def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0
         if mistakes == 0:
             break
     return history
+
+
+# Keras 3 has no backend-independent "gradient of this function" call: each
+# backend differentiates in its own way (tf.GradientTape, torch.autograd,
+# jax.grad). What every backend does run is an optimizer step, and one step of
+# plain SGD with learning rate 1 moves each weight by exactly minus its
+# gradient. The two functions below read gradients off such a step.
+
+def gradients(model: keras.Model, data, *, loss: str = "mse") -> dict:
+    """The gradient of the mean loss on ``data = (x, y)`` for every weight.
+
+    Computed backend-independently as ``w_before - w_after`` for one SGD step
+    with learning rate 1 on the whole of ``data``; the weights are restored
+    afterwards and the model is left compiled for that step (``train``
+    compiles it again). Returns ``{weight path: NumPy array}`` in Keras's
+    layout. Float32 rounding of ``w - g`` limits the relative precision to
+    about ``1e-7 * |w| / |g|``.
+    """
+    check_choice(loss, LOSSES, "loss")
+    loss_fn, _ = _loss_and_metrics(loss)
+    x, y = np.asarray(data[0], dtype="float32"), np.asarray(data[1])
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss_fn)
+    model.train_on_batch(x, y)
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    for w, value in zip(model.trainable_weights, before):
+        w.assign(value)
+    return {w.path: b - a for w, b, a in zip(model.trainable_weights, before, after)}
+
+
+class _InputProbe(keras.Model):
+    """``model(x + probe)`` with a trainable probe that starts at zero and a frozen model."""
+
+    def __init__(self, model, shape):
+        super().__init__(name="input_probe")
+        self.model = model
+        self.probe = self.add_weight(shape=shape, initializer="zeros", name="probe")
+
+    def call(self, x, training=False):
+        return self.model(x + self.probe, training=False)
+
+
+def _sum_per_example(y_true, y_pred):
+    return keras.ops.sum(keras.ops.reshape(y_pred, (keras.ops.shape(y_pred)[0], -1)), axis=1)
+
+
+def input_gradients(model: keras.Model, x) -> np.ndarray:
+    """``d(sum of the model's outputs for example i) / d(x[i])`` for every example and step.
+
+    Backend-independent: a zero *probe* the size of ``x`` is added to the
+    input and is the only trainable weight; one SGD step with learning rate 1
+    on the loss "sum of the outputs" moves the probe to exactly minus the
+    gradient (Keras averages the loss over the batch, so the result is
+    multiplied back by the batch size). Because the probe starts at 0, even
+    gradients of 1e-30 come out with full float32 relative precision.
+    Shape: the shape of ``x``.
+    """
+    x = np.asarray(x, dtype="float32")
+    trainable = model.trainable
+    model.trainable = False
+    try:
+        probed = _InputProbe(model, x.shape)
+        probed.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=_sum_per_example)
+        probed.train_on_batch(x, np.zeros(len(x), dtype="float32"))
+        return -keras.ops.convert_to_numpy(probed.probe) * len(x)
+    finally:
+        model.trainable = trainable

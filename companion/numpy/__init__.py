@@ -7,8 +7,12 @@ from companion.numpy.activations import ACTIVATIONS, relu, sigmoid, softmax, tan
 from companion.numpy.feedforward import (dense, highway_layer, least_squares, mlp_forward,
                                          parameter_count, rbf_features, train_perceptron,
                                          trig_expansion)
+from companion.numpy.rnn import (gru_forward, lstm_forward, recurrent_parameter_count,
+                                 rnn_backward, rnn_forward)
 
 __all__ = [
-    "ACTIVATIONS", "dense", "highway_layer", "least_squares", "mlp_forward", "parameter_count",
-    "rbf_features", "relu", "sigmoid", "softmax", "tanh", "train_perceptron", "trig_expansion",
+    "ACTIVATIONS", "dense", "gru_forward", "highway_layer", "least_squares", "lstm_forward",
+    "mlp_forward", "parameter_count", "rbf_features", "recurrent_parameter_count", "relu",
+    "rnn_backward", "rnn_forward", "sigmoid", "softmax", "tanh", "train_perceptron",
+    "trig_expansion",
 ]

@@ -2,9 +2,14 @@
 from companion.torch.feedforward import (MLP, ExtremeLearningMachine, FunctionalLinkNet,
                                          HighwayLayer, HighwayNetwork, Perceptron, RBFLayer,
                                          RBFNetwork, TrigExpansion)
-from companion.torch.training import evaluate, predict, train, train_perceptron
+from companion.torch.rnn import (GRU, LSTM, ElmanCell, GRUCell, LSTMCell, PeepholeLSTM,
+                                 PeepholeLSTMCell, Seq2Seq, SimpleRNN, Unroll)
+from companion.torch.training import (evaluate, gradients, input_gradients, predict, train,
+                                      train_perceptron)
 
 __all__ = [
-    "MLP", "ExtremeLearningMachine", "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork",
-    "Perceptron", "RBFLayer", "RBFNetwork", "TrigExpansion", "evaluate", "predict", "train", "train_perceptron",
+    "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "ExtremeLearningMachine",
+    "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork", "PeepholeLSTM", "PeepholeLSTMCell",
+    "Perceptron", "RBFLayer", "RBFNetwork", "Seq2Seq", "SimpleRNN", "TrigExpansion", "Unroll",
+    "evaluate", "gradients", "input_gradients", "predict", "train", "train_perceptron",
 ]

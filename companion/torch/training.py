@@ -30,7 +30,11 @@ def _as_tensors(x, y, loss: str, device):
 
 
 def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # A single-output model returns (batch, 1); targets are (batch,).
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and out.ndim > 2:
+        # A sequence of class scores (batch, steps, classes) with labels (batch, steps):
+        # every step is one classification (nn.CrossEntropyLoss wants classes second).
+        return loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    # A single-output model returns (batch, 1) or (batch, steps, 1); targets lack the 1.
     if out.ndim == y.ndim + 1 and out.shape[-1] == 1:
         out = out.squeeze(-1)
     return loss_fn(out, y)
@@ -46,13 +50,18 @@ def _accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
 
 def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
-          weight_decay: float = 0.0, seed: int = 0, device: str | None = None,
-          progress: bool = True) -> dict:
+          weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
+          device: str | None = None, progress: bool = True) -> dict:
     """Train ``model`` with mini-batch gradient descent; return the history dict.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
     History keys: ``loss`` and ``val_loss``, plus ``accuracy`` and
     ``val_accuracy`` for classification losses; one value per epoch.
+    ``clip_norm`` rescales the gradient whenever the norm of all gradients
+    together exceeds it (global-norm clipping, as Keras's ``global_clipnorm``).
+    Sequence outputs work too: ``(batch, steps, classes)`` scores with
+    ``(batch, steps)`` labels, or ``(batch, steps, 1)`` predictions with
+    ``(batch, steps)`` targets.
     """
     check_choice(loss, LOSSES, "loss")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
@@ -77,6 +86,8 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
             batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
             opt.zero_grad()
             batch_loss.backward()           # 3. backward pass: gradients by autograd
+            if clip_norm is not None:       #    (recurrent nets: cap the gradient's norm)
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
             opt.step()                      # 4. update the weights
             total_loss += batch_loss.item() * len(idx)
             if classify:
@@ -154,3 +165,32 @@ def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0
         if mistakes == 0:
             break
     return history
+
+
+def gradients(model: nn.Module, data, *, loss: str = "mse") -> dict:
+    """The gradient of the mean loss on ``data = (x, y)`` for every parameter, by autograd.
+
+    Returns ``{parameter name: NumPy array}`` in PyTorch's layout. The model's
+    ``.grad`` fields are left as they were.
+    """
+    check_choice(loss, LOSSES, "loss")
+    model.eval()
+    device = next(model.parameters()).device
+    x, y = _as_tensors(*data, loss, device)
+    params = dict(model.named_parameters())
+    value = _loss_value(LOSSES[loss](), model(x), y)
+    grads = torch.autograd.grad(value, list(params.values()))
+    return {name: g.detach().cpu().numpy() for name, g in zip(params, grads)}
+
+
+def input_gradients(model: nn.Module, x) -> np.ndarray:
+    """``d(sum of the model's outputs for example i) / d(x[i])`` for every example and step.
+
+    The examples do not interact, so one backward pass of the sum over the
+    batch gives every example's own gradient. Shape: the shape of ``x``.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(x).sum(), [x])
+    return grad.detach().cpu().numpy()
