@@ -8,7 +8,10 @@ from tests.book_files import (LENSES, ROOT, bib_keys, chapter_sources, citation_
                               h2_headings, latex_outside_math, section, tagged_cells,
                               toc_files)
 
-MODEL_CHAPTERS = sorted({spec.chapter for spec in registry.MODELS})
+# A family's overview (index.md) may define small models (a VGG block, an
+# Inception module) but is free in structure (BOOK.md section 4).
+MODEL_CHAPTERS = sorted({spec.chapter for spec in registry.MODELS
+                         if not spec.chapter.endswith("/index.md")})
 
 
 def test_every_toc_entry_exists():

@@ -19,7 +19,7 @@ def test_torch_forward_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    out = model(torch.from_numpy(_x(spec.input_shape)))
+    out = model(torch.from_numpy(_x(spec.input_shape_for("torch"))))
     assert out.shape[0] == spec.input_shape[0]
     assert torch.isfinite(out).all()
 
@@ -29,9 +29,9 @@ def test_torch_rejects_wrong_input_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    expected = ", ".join(str(d) for d in spec.input_shape[1:])
+    expected = spec.expected_dims("torch")
     with pytest.raises(ValueError, match=rf"expected input of shape \(batch, {expected}\)"):
-        model(torch.from_numpy(_x(spec.bad_input_shape)))
+        model(torch.from_numpy(_x(spec.input_shape_for("torch", spec.bad_input_shape))))
 
 
 # ---------------------------------------------------------------- Keras
@@ -42,7 +42,7 @@ def test_keras_forward_shape(spec):
     import keras
 
     model = spec.keras_class()(**spec.kwargs)
-    out = keras.ops.convert_to_numpy(model(_x(spec.input_shape)))
+    out = keras.ops.convert_to_numpy(model(_x(spec.input_shape_for("keras"))))
     assert out.shape[0] == spec.input_shape[0]
     assert np.isfinite(out).all()
 
@@ -51,9 +51,33 @@ def test_keras_forward_shape(spec):
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_keras_rejects_wrong_input_shape(spec):
     model = spec.keras_class()(**spec.kwargs)
-    expected = ", ".join(str(d) for d in spec.input_shape[1:])
+    expected = spec.expected_dims("keras")
     with pytest.raises(ValueError, match=rf"expected input of shape \(batch, {expected}\)"):
-        model(_x(spec.bad_input_shape))
+        model(_x(spec.input_shape_for("keras", spec.bad_input_shape)))
+
+
+# ---------------------------------------------------------------- images: the other layout
+
+IMAGE_SPECS = [s for s in SPECS if s.layout == "NCHW"]
+
+
+@pytest.mark.parametrize("spec", IMAGE_SPECS, ids=[s.name for s in IMAGE_SPECS])
+def test_torch_image_model_rejects_channels_last_input(spec):
+    """An NHWC batch given to a PyTorch model fails with a message naming NCHW."""
+    import torch
+
+    model = spec.torch_class()(**spec.kwargs)
+    nhwc = spec.input_shape_for("keras")
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, .*NCHW"):
+        model(torch.from_numpy(_x(nhwc)))
+
+
+@pytest.mark.keras_backend_agnostic
+@pytest.mark.parametrize("spec", IMAGE_SPECS, ids=[s.name for s in IMAGE_SPECS])
+def test_keras_image_model_rejects_channels_first_input(spec):
+    model = spec.keras_class()(**spec.kwargs)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, .*NHWC"):
+        model(_x(spec.input_shape_for("torch")))
 
 
 # ---------------------------------------------------------------- MLP specifics
