@@ -5,8 +5,9 @@ are ``float32``; class labels are ``int64``.
 """
 from companion.data.core import Split, split
 from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
-from companion.data.images import SHAPES, channels_last, digits32, mnist, read_idx, shapes
+from companion.data.images import (SHAPES, channels_last, digits32, mnist, random_flip, random_shift,
+                                   read_idx, shapes)
 from companion.data.sklearn_sets import digits
 
 __all__ = ["SHAPES", "Split", "channels_last", "digits", "digits32", "logic_gate", "mnist",
-           "moons", "read_idx", "shapes", "split", "spirals", "xor_blobs"]
+           "moons", "random_flip", "random_shift", "read_idx", "shapes", "split", "spirals", "xor_blobs"]

@@ -190,3 +190,37 @@ def mnist_from_arrays(train_images, train_labels, test_images, test_labels, *,
     x, y = x[order], y[order]
     return Split(x[:-val_size], y[:-val_size], x[-val_size:], y[-val_size:],
                  prepare(test_images), np.asarray(test_labels, dtype=np.int64))
+
+
+# ---------------------------------------------------------------- augmentation
+
+def _axes(layout: str) -> tuple[int, int]:
+    if layout not in ("NCHW", "NHWC"):
+        raise ValueError(f"unknown layout {layout!r}; expected one of ['NCHW', 'NHWC']")
+    return (2, 3) if layout == "NCHW" else (1, 2)
+
+
+def random_shift(x: np.ndarray, rng: np.random.Generator, max_shift: int = 2,
+                 layout: str = "NCHW") -> np.ndarray:
+    """Shift every image by up to ``max_shift`` pixels in each direction, filling with zeros."""
+    h_axis, w_axis = _axes(layout)
+    x = np.asarray(x)
+    out = np.zeros_like(x)
+    pad = [(0, 0)] * x.ndim
+    pad[h_axis] = pad[w_axis] = (max_shift, max_shift)
+    padded = np.pad(x, pad)
+    h, w = x.shape[h_axis], x.shape[w_axis]
+    for i, (dy, dx) in enumerate(rng.integers(0, 2 * max_shift + 1, size=(len(x), 2))):
+        window = [slice(None)] * (x.ndim - 1)
+        window[h_axis - 1], window[w_axis - 1] = slice(dy, dy + h), slice(dx, dx + w)
+        out[i] = padded[i][tuple(window)]
+    return out
+
+
+def random_flip(x: np.ndarray, rng: np.random.Generator, layout: str = "NCHW") -> np.ndarray:
+    """Mirror a random half of the images left to right."""
+    _, w_axis = _axes(layout)
+    x = np.array(x, copy=True)
+    flip = rng.random(len(x)) < 0.5
+    x[flip] = np.flip(x[flip], axis=w_axis)
+    return x

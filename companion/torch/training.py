@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.checks import check_choice
+from companion.schedules import SCHEDULES, scheduled_lr
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,        # integer labels, logits in
@@ -47,14 +48,19 @@ def _accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
 def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, seed: int = 0, device: str | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, augment=None, schedule: str = "constant") -> dict:
     """Train ``model`` with mini-batch gradient descent; return the history dict.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
     History keys: ``loss`` and ``val_loss``, plus ``accuracy`` and
     ``val_accuracy`` for classification losses; one value per epoch.
+    ``augment``, if given, is a NumPy function ``(x_batch, rng) -> x_batch``
+    applied to every training batch (e.g. ``companion.data.random_shift``).
+    ``schedule="cosine"`` lowers the learning rate from ``lr`` towards 0 over
+    the epochs (one value per epoch, ``companion.schedules.scheduled_lr``).
     """
     check_choice(loss, LOSSES, "loss")
+    check_choice(schedule, SCHEDULES, "schedule")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     device = device or next(model.parameters()).device
     model.to(device)
@@ -62,17 +68,22 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     loss_fn = LOSSES[loss]()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)  # the shuffling order is reproducible
+    rng = np.random.default_rng(seed)                 # ... and so are the augmentations
     classify = loss != "mse"
 
     history = {"loss": [], "val_loss": []}
     if classify:
         history.update(accuracy=[], val_accuracy=[])
     bar = tqdm(range(epochs), desc=type(model).__name__, disable=not progress)
-    for _ in bar:
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = scheduled_lr(lr, epoch, epochs, schedule)
         model.train()
         total_loss, total_correct = 0.0, 0.0
         for idx in torch.randperm(len(x), generator=generator).split(batch_size):
             xb, yb = x[idx], y[idx]
+            if augment is not None:         # 0. a new random variant of every image
+                xb = torch.as_tensor(augment(xb.cpu().numpy(), rng), device=device)
             out = model(xb)                 # 1. forward pass
             batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
             opt.zero_grad()
