@@ -82,6 +82,7 @@ class LeNet5(keras.Model):
             layers.Dense(84), layers.Activation(activation),        # F6
             layers.Dense(num_classes),                              # output (logits)
         ])
+        self.build((None, 32, 32, in_channels))  # create the weights now, as PyTorch does
 
     def call(self, x, training=False):
         _check(x, self.in_channels, 32, "LeNet5")
@@ -145,6 +146,7 @@ class AlexNet(keras.Model):
             layers.Dropout(dropout), layers.Dense(4096), layers.Activation("relu"),
             layers.Dense(num_classes),
         ])
+        self.build((None, 227, 227, 3))
 
     def call(self, x, training=False):
         _check(x, 3, 227, "AlexNet")
@@ -180,6 +182,7 @@ class SmallAlexNet(keras.Model):
             layers.Dropout(dropout), layers.Dense(hidden), act(),
             layers.Dense(num_classes),
         ])
+        self.build((None, 32, 32, in_channels))
 
     def call(self, x, training=False):
         _check(x, self.in_channels, 32, "SmallAlexNet")
@@ -203,6 +206,7 @@ class VGGBlock(keras.Model):
             stack += [*conv(out_channels, 3, padding=1), layers.Activation("relu")]
         stack.append(layers.MaxPooling2D(2))
         self.net = keras.Sequential(stack)
+        self.build((None, None, None, in_channels))
 
     def call(self, x, training=False):
         _check(x, self.in_channels, None, "VGGBlock")
@@ -234,6 +238,7 @@ class InceptionModule(keras.Model):
                                          *conv(c5, 5, padding=2), relu()])
         self.branch_pool = keras.Sequential([inp(), layers.MaxPooling2D(3, strides=1, padding="same"),
                                              *conv(pool_proj, 1), relu()])
+        self.build((None, None, None, in_channels))
 
     def call(self, x, training=False):
         _check(x, self.in_channels, None, "InceptionModule")
@@ -382,6 +387,7 @@ class ResNet(keras.Model):
         self.head = keras.Sequential([keras.Input((None, None, c)),
                                       keras.layers.GlobalAveragePooling2D(),
                                       keras.layers.Dense(num_classes)])
+        self.build((None, None, None, in_channels))
 
     def call(self, x, training=False):
         _check(x, self.in_channels, None, "ResNet")

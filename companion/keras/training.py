@@ -72,20 +72,23 @@ class AugmentedBatches(keras.utils.PyDataset):
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, seed: int = 0, device=None,
-          progress: bool = True, augment=None, schedule: str = "constant") -> dict:
+          progress: bool = True, augment=None, schedule: str = "constant",
+          jit_compile="auto") -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
     (``device`` is accepted for symmetry; Keras places tensors itself).
     ``augment(x_batch, rng) -> x_batch`` (NumPy) transforms every training batch;
     ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
+    ``jit_compile`` is passed to ``compile`` (Keras-only): ``False`` skips XLA,
+    whose compile time dominates short runs of deep networks on a CPU.
     """
     check_choice(loss, LOSSES, "loss")
     check_choice(schedule, SCHEDULES, "schedule")
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay), loss=loss_fn,
-                  metrics=metrics)
+                  metrics=metrics, jit_compile=jit_compile)
     x, y = np.asarray(train_data[0], dtype="float32"), np.asarray(train_data[1])
     val = None
     if val_data is not None:
