@@ -90,6 +90,11 @@ MODELS: tuple[ModelSpec, ...] = (
         any_size=True,
     ),
     ModelSpec(
+        name="SmallAlexNet", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        kwargs=dict(in_channels=3, num_classes=4, width=4, hidden=16),
+        input_shape=(2, 3, 32, 32), bad_input_shape=(2, 3, 28, 28), layout="NCHW",
+    ),
+    ModelSpec(
         name="VGGBlock", family="cnn", chapter="book/cnn/index.md", module="cnn",
         kwargs=dict(in_channels=3, out_channels=6, num_convs=2),
         input_shape=(2, 3, 8, 10), bad_input_shape=(2, 4, 8, 10), layout="NCHW", any_size=True,

@@ -6,9 +6,9 @@ last): ``(batch, height, width, channels)``, the Keras default; the PyTorch
 twins take NCHW. Three details make the twins compute exactly the same
 function (``companion.parity`` copies the weights):
 
-* padding: PyTorch's symmetric ``padding=p`` equals Keras's ``"same"`` only
-  for an odd kernel with stride 1. Elsewhere (a 3x3 or 7x7 convolution with
-  stride 2, say) Keras's ``"same"`` pads more on the bottom and right, so
+* padding: PyTorch's symmetric ``padding=p`` equals Keras's ``"same"`` for
+  an odd kernel with stride 1. With stride 2 (a 3x3 or 7x7 convolution on an
+  even-sized input, say) Keras's ``"same"`` pads more on the bottom and right, so
   :func:`conv` writes an explicit ``ZeroPadding2D`` followed by ``"valid"``;
 * flattening: before a ``Flatten`` that feeds a ``Dense`` layer the maps are
   permuted to channels-first, so the flat vector has PyTorch's order;
