@@ -278,3 +278,59 @@ def test_local_response_normalization_follows_the_paper():
     np.testing.assert_allclose(parity.to_channels_first(keras.ops.convert_to_numpy(k)), ref, atol=1e-6)
     t = torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(t, ref, atol=1e-6)   # PyTorch's alpha is divided by n = 5
+
+
+# ---------------------------------------------------------------- training extensions
+
+def test_cosine_schedule_values():
+    from companion.schedules import scheduled_lr
+
+    assert scheduled_lr(0.1, 0, 10, "constant") == scheduled_lr(0.1, 9, 10, "constant") == 0.1
+    assert scheduled_lr(0.1, 0, 10, "cosine") == pytest.approx(0.1)
+    assert scheduled_lr(0.1, 5, 10, "cosine") == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        scheduled_lr(0.1, 0, 10, "step")
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_training_with_augmentation_and_cosine_schedule(framework):
+    import importlib
+    from functools import partial
+
+    import companion
+    from companion import data
+
+    fw = importlib.import_module(f"companion.{framework}")
+    split = data.shapes(160, seed=0)
+    if framework == "keras":
+        split = data.channels_last(split)
+    layout = "NCHW" if framework == "torch" else "NHWC"
+    calls = []
+
+    def augment(x, rng):
+        calls.append(x.shape)
+        return data.random_flip(data.random_shift(x, rng, 1, layout=layout), rng, layout=layout)
+
+    companion.set_seed(0)
+    model = fw.SmallAlexNet(width=4, hidden=16, num_classes=4)
+    h = fw.train(model, split.train, split.val, epochs=3, batch_size=32, lr=3e-3,
+                 augment=augment, schedule="cosine", progress=False)
+    assert set(h) == {"loss", "val_loss", "accuracy", "val_accuracy"} and len(h["loss"]) == 3
+    assert len(calls) >= 3 * (len(split.y_train) // 32)           # every batch was augmented
+    assert all(s[1:] == split.x_train.shape[1:] for s in calls)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        fw.train(model, split.train, epochs=1, schedule="step", progress=False)
+
+
+def test_random_shift_and_flip_keep_shapes_and_content():
+    from companion import data
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((5, 1, 8, 8), np.float32)
+    x[:, :, 4, 4] = 1.0
+    shifted = data.random_shift(x, rng, max_shift=2)
+    assert shifted.shape == x.shape and np.allclose(shifted.sum(axis=(1, 2, 3)), 1.0)
+    flipped = data.random_flip(x.transpose(0, 2, 3, 1), rng, layout="NHWC")
+    assert flipped.shape == (5, 8, 8, 1) and np.allclose(flipped.sum(axis=(1, 2, 3)), 1.0)
+    with pytest.raises(ValueError, match="unknown layout"):
+        data.random_shift(x, rng, layout="CHW")

@@ -104,7 +104,9 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         batches = AugmentedBatches(x, y, batch_size, augment, seed)
         fit = model.fit(batches, validation_data=val, epochs=epochs, verbose=0,
                         callbacks=callbacks)
-    return {k: [float(v) for v in values] for k, values in fit.history.items()}
+    # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
+    return {k: [float(v) for v in values] for k, values in fit.history.items()
+            if k != "learning_rate"}
 
 
 def predict(model: keras.Model, x, batch_size: int = 1024) -> np.ndarray:
