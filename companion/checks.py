@@ -54,3 +54,40 @@ def check_sequence(shape, features: int, model: str) -> None:
         raise ValueError(
             f"{model} expected input of shape (batch, steps, {features}), got {shape}"
         )
+
+
+LAYOUT_NAMES = {"NCHW": "PyTorch's channels-first NCHW layout",
+                "NHWC": "Keras's channels-last NHWC layout"}
+
+
+def expected_image_dims(channels: int, size, layout: str) -> str:
+    """The text ``"3, 32, 32"`` (NCHW) or ``"32, 32, 3"`` (NHWC) of an image shape.
+
+    ``size=None`` means any height and width: ``"3, height, width"``.
+    """
+    h, w = ("height", "width") if size is None else (size, size)
+    dims = (channels, h, w) if layout == "NCHW" else (h, w, channels)
+    return ", ".join(str(d) for d in dims)
+
+
+def check_image(shape, channels: int, size, layout: str, model: str) -> None:
+    """Require a 4-D image batch in ``layout`` with ``channels`` channels.
+
+    ``size`` is the required height and width (square), or ``None`` for any
+    size. Unknown (``None``) dimensions of a symbolic shape are accepted.
+    """
+    shape = tuple(None if d is None else int(d) for d in shape)
+    c_axis, spatial = (1, (2, 3)) if layout == "NCHW" else (3, (1, 2))
+    ok = len(shape) == 4 and shape[c_axis] in (None, channels)
+    if ok and size is not None:
+        ok = all(shape[a] in (None, size) for a in spatial)
+    if not ok:
+        hint = ""
+        other = 3 if layout == "NCHW" else 1
+        if len(shape) == 4 and shape[other] == channels and shape[c_axis] != channels:
+            hint = (" - this looks like the other layout; transpose with "
+                    + ("x.permute(0, 3, 1, 2)" if layout == "NCHW" else "x.transpose(0, 2, 3, 1)"))
+        raise ValueError(
+            f"{model} expected input of shape (batch, {expected_image_dims(channels, size, layout)}) "
+            f"in {LAYOUT_NAMES[layout]}, got {shape}{hint}"
+        )

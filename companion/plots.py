@@ -383,3 +383,64 @@ def plot_gradient_decay(lags, norms: dict, ax=None, title: str | None = None):
         ax.set_title(title)
     ax.legend(frameon=False)
     return ax
+
+
+# ---------------------------------------------------------------- convolutional networks (part III)
+
+def plot_filters(kernels, title: str | None = None, ncols: int = 8, size: float = 1.1):
+    """Convolution kernels as small images.
+
+    ``kernels`` is ``(out, in, kh, kw)`` (PyTorch's OIHW; transpose a Keras
+    HWIO kernel with ``kernel.transpose(3, 2, 0, 1)``). Three input channels
+    are shown as colour, each kernel rescaled to [0, 1]; otherwise the first
+    input channel is shown on a diverging scale (red positive, blue negative).
+    """
+    kernels = np.asarray(kernels, dtype=np.float64)
+    if kernels.ndim != 4:
+        raise ValueError(f"plot_filters expected kernels of shape (out, in, kh, kw), got {kernels.shape}")
+    n = len(kernels)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k >= n:
+            continue
+        w = kernels[k]
+        if w.shape[0] == 3:
+            rgb = w.transpose(1, 2, 0)
+            rgb = (rgb - rgb.min()) / (np.ptp(rgb) + 1e-12)
+            ax.imshow(rgb, interpolation="nearest")
+        else:
+            lim = np.abs(w[0]).max() + 1e-12
+            ax.imshow(w[0], cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps, title: str | None = None, ncols: int = 8, size: float = 1.2,
+                      cmap: str = "viridis"):
+    """The channels of one image's feature maps, ``(channels, height, width)``, in a grid."""
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"plot_feature_maps expected maps of shape (channels, height, width), "
+                         f"got {maps.shape}")
+    fig = image_grid(maps, titles=[f"map {i}" for i in range(len(maps))], ncols=ncols,
+                     cmap=cmap, size=size)
+    if title:
+        fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def plot_receptive_field(sizes, names=None, ax=None):
+    """Receptive-field size after each layer, as bars."""
+    ax = ax or plt.subplots(figsize=(6, 3.4))[1]
+    names = names or [f"layer {i + 1}" for i in range(len(sizes))]
+    ax.bar(range(len(sizes)), sizes, color="#2E86AB")
+    for i, s in enumerate(sizes):
+        ax.text(i, s, str(s), ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(sizes)), names, rotation=30, ha="right")
+    ax.set_ylabel("receptive field (pixels)")
+    return ax

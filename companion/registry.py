@@ -18,20 +18,45 @@ class ModelSpec:
     chapter: str              # the chapter's source file, relative to the repository
     module: str               # module name inside companion.torch / companion.keras
     kwargs: dict = field(default_factory=dict)   # a small configuration for tests
-    input_shape: tuple = ()   # a valid input shape for that configuration
+    input_shape: tuple = ()   # a valid input shape (PyTorch's layout for images)
     bad_input_shape: tuple = ()  # an input shape the model must reject
     in_depth: bool = True     # False: a short variant in a family overview (no ten lenses)
     # The shape the error message names, when it is not simply input_shape with
     # "batch" first: a recurrent model takes any number of steps, so it says
     # "(batch, steps, 3)" rather than "(batch, 6, 3)".
     expected_shape: str = ""
+    layout: str = "features"  # "features": (batch, n), same in both; "NCHW": images
+    any_size: bool = False    # images: the model accepts any height and width
+    parity_atol: float = 1e-5  # float32 tolerance of the parity test (deep nets: 1e-4)
 
-    @property
-    def expected(self) -> str:
+    def __post_init__(self):
+        if self.layout not in ("features", "NCHW"):
+            raise ValueError(f"{self.name}: layout must be 'features' or 'NCHW', got {self.layout!r}")
+
+    def input_shape_for(self, framework: str, shape: tuple | None = None) -> tuple:
+        """``input_shape`` (or ``shape``) in the framework's layout.
+
+        Images are NCHW in PyTorch and NHWC in Keras; feature vectors are the same.
+        """
+        shape = tuple(self.input_shape if shape is None else shape)
+        if self.layout == "NCHW" and framework == "keras":
+            n, c, h, w = shape
+            return (n, h, w, c)
+        return shape
+
+    def expected_dims(self, framework: str) -> str:
+        """What the model's error message must name after ``(batch, ``."""
+        dims = self.input_shape_for(framework)[1:]
+        if self.layout == "NCHW" and self.any_size:
+            channels = self.input_shape[1]
+            dims = (channels, "height", "width") if framework == "torch" else ("height", "width", channels)
+        return ", ".join(str(d) for d in dims)
+
+    def expected(self, framework: str = "torch") -> str:
         """The ``(batch, ...)`` text that the model's bad-input error must contain."""
         if self.expected_shape:
             return self.expected_shape
-        return "(batch, " + ", ".join(str(d) for d in self.input_shape[1:]) + ")"
+        return f"(batch, {self.expected_dims(framework)})"
 
     def _load(self, framework: str):
         module = importlib.import_module(f"companion.{framework}.{self.module}")
@@ -101,6 +126,45 @@ MODELS: tuple[ModelSpec, ...] = (
         name="Seq2Seq", family="rnn", chapter="book/rnn/index.md", module="rnn",
         kwargs=dict(input_size=4, hidden_size=6, output_size=4, output_steps=5),
         input_shape=(3, 7, 4), bad_input_shape=(3, 7, 5), expected_shape="(batch, steps, 4)",
+    ),
+    # ---- part III: convolutional networks (images are NCHW in PyTorch, NHWC in Keras)
+    ModelSpec(
+        name="LeNet5", family="cnn", chapter="book/cnn/lenet5.md", module="cnn",
+        kwargs=dict(in_channels=1, num_classes=10),
+        input_shape=(3, 1, 32, 32), bad_input_shape=(3, 1, 28, 28), layout="NCHW",
+    ),
+    ModelSpec(
+        name="ResNet", family="cnn", chapter="book/cnn/resnet.md", module="cnn",
+        kwargs=dict(block="basic", layers=(1, 1, 1), num_classes=5, in_channels=3, width=4),
+        input_shape=(2, 3, 32, 32), bad_input_shape=(2, 1, 32, 32), layout="NCHW",
+        any_size=True, parity_atol=1e-4,
+    ),
+    ModelSpec(
+        name="BasicBlock", family="cnn", chapter="book/cnn/resnet.md", module="cnn",
+        kwargs=dict(in_channels=4, out_channels=8, stride=2),
+        input_shape=(2, 4, 9, 9), bad_input_shape=(2, 5, 9, 9), layout="NCHW",
+        any_size=True,
+    ),
+    ModelSpec(
+        name="Bottleneck", family="cnn", chapter="book/cnn/resnet.md", module="cnn",
+        kwargs=dict(in_channels=8, out_channels=4, stride=2),
+        input_shape=(2, 8, 6, 6), bad_input_shape=(2, 4, 6, 6), layout="NCHW",
+        any_size=True,
+    ),
+    ModelSpec(
+        name="SmallAlexNet", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        kwargs=dict(in_channels=3, num_classes=4, width=4, hidden=16),
+        input_shape=(2, 3, 32, 32), bad_input_shape=(2, 3, 28, 28), layout="NCHW",
+    ),
+    ModelSpec(
+        name="VGGBlock", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        kwargs=dict(in_channels=3, out_channels=6, num_convs=2),
+        input_shape=(2, 3, 8, 10), bad_input_shape=(2, 4, 8, 10), layout="NCHW", any_size=True,
+    ),
+    ModelSpec(
+        name="InceptionModule", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        kwargs=dict(in_channels=5, c1=4, c3_reduce=3, c3=6, c5_reduce=2, c5=3, pool_proj=2),
+        input_shape=(2, 5, 7, 7), bad_input_shape=(2, 3, 7, 7), layout="NCHW", any_size=True,
     ),
 )
 

@@ -11,7 +11,7 @@ def test_keras_tests_pass_with_the_torch_backend():
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m",
          "keras_backend_agnostic", "tests/test_models.py", "tests/test_parity.py",
-         "tests/test_feedforward.py", "tests/test_rnn.py",
+         "tests/test_feedforward.py", "tests/test_rnn.py", "tests/test_cnn.py",
          "tests/test_config.py", "-W", "ignore::UserWarning"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )

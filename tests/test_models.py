@@ -21,7 +21,7 @@ def test_torch_forward_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    out = model(torch.from_numpy(_x(spec.input_shape)))
+    out = model(torch.from_numpy(_x(spec.input_shape_for("torch"))))
     assert out.shape[0] == spec.input_shape[0]
     assert torch.isfinite(out).all()
 
@@ -31,8 +31,8 @@ def test_torch_rejects_wrong_input_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected)}"):
-        model(torch.from_numpy(_x(spec.bad_input_shape)))
+    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected('torch'))}"):
+        model(torch.from_numpy(_x(spec.input_shape_for("torch", spec.bad_input_shape))))
 
 
 # ---------------------------------------------------------------- Keras
@@ -43,7 +43,7 @@ def test_keras_forward_shape(spec):
     import keras
 
     model = spec.keras_class()(**spec.kwargs)
-    out = keras.ops.convert_to_numpy(model(_x(spec.input_shape)))
+    out = keras.ops.convert_to_numpy(model(_x(spec.input_shape_for("keras"))))
     assert out.shape[0] == spec.input_shape[0]
     assert np.isfinite(out).all()
 
@@ -52,14 +52,38 @@ def test_keras_forward_shape(spec):
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_keras_rejects_wrong_input_shape(spec):
     model = spec.keras_class()(**spec.kwargs)
-    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected)}"):
-        model(_x(spec.bad_input_shape))
+    with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected('keras'))}"):
+        model(_x(spec.input_shape_for("keras", spec.bad_input_shape)))
+
+
+# ---------------------------------------------------------------- images: the other layout
+
+IMAGE_SPECS = [s for s in SPECS if s.layout == "NCHW"]
+
+
+@pytest.mark.parametrize("spec", IMAGE_SPECS, ids=[s.name for s in IMAGE_SPECS])
+def test_torch_image_model_rejects_channels_last_input(spec):
+    """An NHWC batch given to a PyTorch model fails with a message naming NCHW."""
+    import torch
+
+    model = spec.torch_class()(**spec.kwargs)
+    nhwc = spec.input_shape_for("keras")
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, .*NCHW"):
+        model(torch.from_numpy(_x(nhwc)))
+
+
+@pytest.mark.keras_backend_agnostic
+@pytest.mark.parametrize("spec", IMAGE_SPECS, ids=[s.name for s in IMAGE_SPECS])
+def test_keras_image_model_rejects_channels_first_input(spec):
+    model = spec.keras_class()(**spec.kwargs)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, .*NHWC"):
+        model(_x(spec.input_shape_for("torch")))
 
 
 def test_expected_shape_defaults_to_the_input_shape():
     spec = registry.get("MLP")
-    assert spec.expected == "(batch, 12)"
-    assert registry.get("LSTM").expected == "(batch, steps, 3)"
+    assert spec.expected() == "(batch, 12)"
+    assert registry.get("LSTM").expected() == "(batch, steps, 3)"
 
 
 # ---------------------------------------------------------------- MLP specifics

@@ -9,12 +9,15 @@ from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_pr
                                       sine_windows, sunspots, windows)
 from companion.data.synthetic import (linearly_separable, logic_gate, moons, noisy_sine,
                                       sine_curve, spirals, xor_blobs)
+from companion.data.images import (SHAPES, channels_last, digits32, mnist, random_flip,
+                                   random_shift, read_idx, shapes)
 from companion.data.sklearn_sets import digits
 from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
 __all__ = [
-    "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "char_corpus", "co2",
-    "digits", "forecasting_split", "linearly_separable", "logic_gate", "moons", "noisy_sine",
-    "reversal", "sine_curve", "sine_windows", "spirals", "split", "sunspots", "windows",
-    "xor_blobs",
+    "SHAPES", "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "channels_last",
+    "char_corpus", "co2", "digits", "digits32", "forecasting_split", "linearly_separable",
+    "logic_gate", "mnist", "moons", "noisy_sine", "random_flip", "random_shift", "read_idx",
+    "reversal", "shapes", "sine_curve", "sine_windows", "spirals", "split", "sunspots",
+    "windows", "xor_blobs",
 ]

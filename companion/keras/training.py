@@ -6,6 +6,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from companion.checks import check_binary_labels, check_choice, check_features
+from companion.schedules import SCHEDULES, scheduled_lr
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
@@ -50,19 +51,43 @@ def _optimizer(name: str, lr: float, weight_decay: float, clip_norm: float | Non
     return OPTIMIZERS[name](learning_rate=lr, **kwargs)
 
 
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled mini-batches of ``(x, y)``, each passed through ``augment(x_batch, rng)``."""
+
+    def __init__(self, x, y, batch_size: int, augment, seed: int):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self):
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.augment(self.x[idx], self.rng), self.y[idx]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
+
+
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
-          device=None, progress: bool = True, jit_compile: bool = False) -> dict:
+          device=None, progress: bool = True, augment=None, schedule: str = "constant",
+          jit_compile: bool = False) -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
     (``device`` is accepted for symmetry; Keras places tensors itself).
     ``clip_norm`` becomes the optimizer's ``global_clipnorm``.
+    ``augment(x_batch, rng) -> x_batch`` (NumPy) transforms every training batch;
+    ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
     ``jit_compile=False`` by default: for the book's small models on a CPU,
     XLA compilation costs more time than it saves (about twice the run time).
     """
     check_choice(loss, LOSSES, "loss")
+    check_choice(schedule, SCHEDULES, "schedule")
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm), loss=loss_fn,
@@ -72,9 +97,19 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     if val_data is not None:
         val = (np.asarray(val_data[0], dtype="float32"), np.asarray(val_data[1]))
     callbacks = [TqdmCallback(epochs, type(model).__name__)] if progress else []
-    fit = model.fit(x, y, validation_data=val, epochs=epochs, batch_size=batch_size,
-                    shuffle=True, verbose=0, callbacks=callbacks)
-    return {k: [float(v) for v in values] for k, values in fit.history.items()}
+    if schedule != "constant":
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
+    if augment is None:
+        fit = model.fit(x, y, validation_data=val, epochs=epochs, batch_size=batch_size,
+                        shuffle=True, verbose=0, callbacks=callbacks)
+    else:
+        batches = AugmentedBatches(x, y, batch_size, augment, seed)
+        fit = model.fit(batches, validation_data=val, epochs=epochs, verbose=0,
+                        callbacks=callbacks)
+    # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
+    return {k: [float(v) for v in values] for k, values in fit.history.items()
+            if k != "learning_rate"}
 
 
 def predict(model: keras.Model, x, batch_size: int = 1024) -> np.ndarray:

@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.checks import check_binary_labels, check_choice, check_features
+from companion.schedules import SCHEDULES, scheduled_lr
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,        # integer labels, logits in
@@ -51,7 +52,8 @@ def _accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
 def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
-          device: str | None = None, progress: bool = True) -> dict:
+          device: str | None = None, progress: bool = True, augment=None,
+          schedule: str = "constant") -> dict:
     """Train ``model`` with mini-batch gradient descent; return the history dict.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
@@ -62,8 +64,13 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     Sequence outputs work too: ``(batch, steps, classes)`` scores with
     ``(batch, steps)`` labels, or ``(batch, steps, 1)`` predictions with
     ``(batch, steps)`` targets.
+    ``augment``, if given, is a NumPy function ``(x_batch, rng) -> x_batch``
+    applied to every training batch (e.g. ``companion.data.random_shift``).
+    ``schedule="cosine"`` lowers the learning rate from ``lr`` towards 0 over
+    the epochs (one value per epoch, ``companion.schedules.scheduled_lr``).
     """
     check_choice(loss, LOSSES, "loss")
+    check_choice(schedule, SCHEDULES, "schedule")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     device = device or next(model.parameters()).device
     model.to(device)
@@ -71,17 +78,22 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     loss_fn = LOSSES[loss]()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)  # the shuffling order is reproducible
+    rng = np.random.default_rng(seed)                 # ... and so are the augmentations
     classify = loss != "mse"
 
     history = {"loss": [], "val_loss": []}
     if classify:
         history.update(accuracy=[], val_accuracy=[])
     bar = tqdm(range(epochs), desc=type(model).__name__, disable=not progress)
-    for _ in bar:
+    for epoch in bar:
+        for group in opt.param_groups:
+            group["lr"] = scheduled_lr(lr, epoch, epochs, schedule)
         model.train()
         total_loss, total_correct = 0.0, 0.0
         for idx in torch.randperm(len(x), generator=generator).split(batch_size):
             xb, yb = x[idx], y[idx]
+            if augment is not None:         # 0. a new random variant of every image
+                xb = torch.as_tensor(augment(xb.cpu().numpy(), rng), device=device)
             out = model(xb)                 # 1. forward pass
             batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
             opt.zero_grad()
