@@ -12,7 +12,8 @@ def test_keras_tests_pass_with_the_torch_backend():
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m",
          "keras_backend_agnostic", "tests/test_models.py", "tests/test_parity.py",
          "tests/test_feedforward.py", "tests/test_rnn.py", "tests/test_cnn.py",
-         "tests/test_config.py", "-W", "ignore::UserWarning"],
+         "tests/test_config.py", "tests/test_neuron.py", "tests/test_backprop.py",
+         "-W", "ignore::UserWarning"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     report = result.stdout[-3000:] + result.stderr[-2000:]
