@@ -125,3 +125,68 @@ def test_every_registered_model_runs_in_both_frameworks_on_its_page(page):
     for spec in registry.MODELS:
         if spec.chapter == page:
             assert spec.name in text, f"{spec.name} is registered for {page} but not used there"
+
+
+# Part I, Foundations: free in structure (BOOK.md section 4) but with the same
+# opening, references and exercises as a model chapter, and both frameworks
+# wherever a model is trained.
+FOUNDATIONS = sorted(f"{f}.md" for f in toc_files() if f.startswith("book/foundations/"))
+_TRAINS = re.compile(r"\.fit\(|\.backward\(|\btrain\(|train_on_batch\(|\.step\(|apply_gradients\(")
+
+
+def code_cells(text: str) -> list[tuple[list[str], str]]:
+    """(tags, source) of every code cell of a MyST notebook."""
+    cells = []
+    for match in re.finditer(r"```\{code-cell\}[^\n]*\n((?::[^\n]*\n)*)(.*?)\n```", text, flags=re.S):
+        tags = re.search(r":tags:\s*\[([^\]]*)\]", match.group(1))
+        names = [t.strip().strip("'\"") for t in tags.group(1).split(",")] if tags else []
+        cells.append((names, match.group(2)))
+    return cells
+
+
+def test_part_one_has_the_twelve_foundation_chapters():
+    assert len(FOUNDATIONS) == 12, FOUNDATIONS
+
+
+def test_code_cells_parser_sees_tags_and_sources():
+    text = ("```{code-cell} ipython3\n:tags: [pytorch]\n\nmodel.fit(x)\n```\n\n"
+            "```{code-cell} ipython3\nx = 1\n```\n")
+    assert code_cells(text) == [(["pytorch"], "\nmodel.fit(x)"), ([], "x = 1")]
+    assert _TRAINS.search(code_cells(text)[0][1]) and not _TRAINS.search(code_cells(text)[1][1])
+
+
+@pytest.mark.parametrize("chapter", FOUNDATIONS)
+def test_foundation_chapter_opening(chapter):
+    opening = (ROOT / chapter).read_text().split("\n## ", 1)[0]
+    assert "**Prerequisites.**" in opening
+    assert re.search(r"\*\*Run time\.\*\* Quick profile: about \d+ s", opening)
+    assert "Full profile" in opening
+
+
+@pytest.mark.parametrize("chapter", FOUNDATIONS)
+def test_foundation_chapter_ends_with_references_then_exercises(chapter):
+    text = (ROOT / chapter).read_text()
+    assert h2_headings(text)[-2:] == ["References", "Exercises"]
+    refs = section(text, "References")
+    assert len(citation_keys(refs)) >= 3, "at least three works cited from references.bib"
+    assert len(set(re.findall(r"\]\((https?://[^)]+)\)", refs))) >= 2, "at least two web resources"
+    exercises = section(text, "Exercises")
+    assert len(re.findall(r"^\*\*Exercise \d+", exercises, flags=re.M)) >= 3
+    assert exercises.count(":::{dropdown} Solution") >= 3
+
+
+@pytest.mark.parametrize("chapter", FOUNDATIONS)
+def test_foundation_chapter_that_trains_uses_both_frameworks(chapter):
+    """Training (fit, backward, optimizer steps) appears in both frameworks, in pairs."""
+    cells = code_cells((ROOT / chapter).read_text())
+    tags = [t for names, _ in cells for t in names if t in ("pytorch", "keras")]
+    trains = any(_TRAINS.search(src) for names, src in cells
+                 if "pytorch" in names or "keras" in names or not names)
+    if trains:
+        assert "pytorch" in tags and "keras" in tags, f"{chapter} trains a model in one framework only"
+    assert tags.count("pytorch") == tags.count("keras"), tags
+    # Each Keras cell directly follows its PyTorch twin (the pair becomes one tab set).
+    framework = [names for names, _ in cells]
+    for i, names in enumerate(framework):
+        if "keras" in names:
+            assert i > 0 and "pytorch" in framework[i - 1], f"{chapter}: Keras cell {i} has no PyTorch twin before it"
