@@ -216,3 +216,26 @@ def test_keras_highway_gate_bias():
 
     net = ck.HighwayNetwork(3, 4, 2, 2, gate_bias=-1.5)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(net.highway[0].gate.bias), -1.5)
+
+
+@pytest.mark.parametrize("labels", ["single", "multi"])
+def test_evaluate_binary_accuracy_agrees_for_one_or_several_labels(labels):
+    """Accuracy from logits (logit > 0) per example, or per label for multi-label targets."""
+    import companion.keras as ck
+    import companion.torch as ct
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 5)).astype("float32")
+    outputs = 1 if labels == "single" else 3
+    y = (rng.random((64, outputs)) > 0.5).astype("float32")
+    if labels == "single":
+        y = y[:, 0]
+    torch_model = ct.MLP(5, hidden=(8,), out_features=outputs)
+    keras_model = ck.MLP(5, hidden=(8,), out_features=outputs)
+    parity.copy_torch_to_keras(torch_model, keras_model)
+    logits = ct.predict(torch_model, x).reshape(y.shape)
+    expected = float(np.mean((logits > 0) == y))
+    assert 0.0 < expected < 1.0  # a random net gets some labels right and some wrong
+    for module, model in ((ct, torch_model), (ck, keras_model)):
+        scores = module.evaluate(model, (x, y), loss="binary_cross_entropy")
+        assert scores["accuracy"] == pytest.approx(expected)

@@ -130,7 +130,11 @@ def evaluate(model: keras.Model, data, *, loss: str = "cross_entropy") -> dict:
     if loss == "cross_entropy":
         scores["accuracy"] = float(np.mean(out.argmax(-1) == np.asarray(y)))
     elif loss == "binary_cross_entropy":
-        scores["accuracy"] = float(np.mean((out.reshape(len(y)) > 0) == np.asarray(y)))
+        y = np.asarray(y)
+        if out.ndim == y.ndim + 1:  # one logit per example: (batch, 1) against (batch,)
+            out = out.squeeze(-1)
+        # logit > 0 <=> p > 0.5; with several labels per example, the share of labels right
+        scores["accuracy"] = float(np.mean((out > 0) == y))
     return scores
 
 
