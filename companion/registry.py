@@ -152,7 +152,7 @@ MODELS: tuple[ModelSpec, ...] = (
         any_size=True,
     ),
     ModelSpec(
-        name="SmallAlexNet", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        name="SmallAlexNet", family="cnn", chapter="book/cnn/alexnet.md", module="cnn",
         kwargs=dict(in_channels=3, num_classes=4, width=4, hidden=16),
         input_shape=(2, 3, 32, 32), bad_input_shape=(2, 3, 28, 28), layout="NCHW",
     ),

@@ -334,3 +334,86 @@ def test_random_shift_and_flip_keep_shapes_and_content():
     assert flipped.shape == (5, 8, 8, 1) and np.allclose(flipped.sum(axis=(1, 2, 3)), 1.0)
     with pytest.raises(ValueError, match="unknown layout"):
         data.random_shift(x, rng, layout="CHW")
+
+
+# ---------------------------------------------------------------- AlexNet chapter
+
+@pytest.mark.parametrize("size", [5, 3])
+def test_numpy_local_response_norm_matches_torch_and_keras(size):
+    """The NumPy reference follows the paper; PyTorch needs alpha * n, Keras does not."""
+    import keras
+    import torch
+
+    from companion.keras.cnn import LocalResponseNormalization
+    from companion.numpy.cnn import local_response_norm
+
+    x = _x((2, 9, 4, 4)) * 20             # large activations, so the normalization matters
+    ref = local_response_norm(x, size=size)
+    assert not np.allclose(ref, x / 2.0 ** 0.75, atol=1e-3)        # the sum term is active
+    t = torch.nn.LocalResponseNorm(size, alpha=size * 1e-4, beta=0.75, k=2.0)(torch.from_numpy(x))
+    np.testing.assert_allclose(t.numpy(), ref, rtol=1e-5, atol=1e-6)
+    wrong = torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=2.0)(torch.from_numpy(x))
+    assert not np.allclose(wrong.numpy(), ref, rtol=1e-4)          # forgetting the / n differs
+    k = LocalResponseNormalization(size=size)(parity.to_channels_last(x))
+    np.testing.assert_allclose(parity.to_channels_first(keras.ops.convert_to_numpy(k)), ref,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_local_response_norm_rejects_bad_input():
+    from companion.numpy.cnn import local_response_norm
+
+    with pytest.raises(ValueError, match=r"\(batch, channels, height, width\)"):
+        local_response_norm(np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        local_response_norm(np.zeros((1, 3, 4, 4)), size=0)
+
+
+def test_alexnet_layer_sizes_by_hand_match_both_frameworks():
+    """227 -> 55 -> 27 -> 27 -> 13 -> 13 -> 13 -> 13 -> 6, and 224 does not give 55."""
+    from companion.keras import AlexNet as K
+    from companion.torch import AlexNet as T
+
+    steps = [(11, 4, 0), (3, 2, 0), (5, 1, 2), (3, 2, 0), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 0)]
+    size, sizes = 227, []
+    for k, s, p in steps:
+        size = cnp.output_size(size, k, s, p)
+        sizes.append(size)
+    assert sizes == [55, 27, 27, 13, 13, 13, 13, 6]
+    assert cnp.output_size(224, 11, 4) == 54
+    t, k = T(num_classes=10, lrn=False), K(num_classes=10, lrn=False)
+    assert t.features(__import__("torch").zeros(1, 3, 227, 227)).shape == (1, 256, 6, 6)
+    assert tuple(k.features.compute_output_shape((1, 227, 227, 3))) == (1, 6, 6, 256)
+    convs = [(3, 96, 11), (96, 256, 5), (256, 384, 3), (384, 384, 3), (384, 256, 3)]
+    by_hand = sum(cnp.conv_parameter_count(i, o, k) for i, o, k in convs)
+    assert by_hand == sum(p.numel() for p in t.features.parameters()) == 3_747_200
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_small_alexnet_he_initialization(framework):
+    import importlib
+
+    import keras
+
+    fw = importlib.import_module(f"companion.{framework}")
+    model = fw.SmallAlexNet(in_channels=1, num_classes=10, width=8, hidden=256, init="he")
+    if framework == "torch":
+        weights = [layer.weight.detach().numpy() for layer in parity.torch_layers(model)]
+        biases = [layer.bias.detach().numpy() for layer in parity.torch_layers(model)]
+        fan_ins = [w[0].size for w in weights]
+    else:
+        layers = parity.keras_layers(model)
+        weights = [keras.ops.convert_to_numpy(layer.kernel) for layer in layers]
+        biases = [keras.ops.convert_to_numpy(layer.bias) for layer in layers]
+        fan_ins = [int(np.prod(w.shape[:-1])) for w in weights]
+    assert len(weights) == 8
+    for w, b, fan_in in zip(weights, biases, fan_ins):
+        target = np.sqrt(2.0 / fan_in)
+        tolerance = 0.25 if w.size > 2000 else 0.5          # sampling noise of small layers
+        assert abs(w.std() / target - 1) < tolerance, (w.shape, w.std(), target)
+        assert np.all(b == 0)
+    default = fw.SmallAlexNet(in_channels=1, num_classes=10, width=8, hidden=256)
+    first = parity.torch_layers(default)[0].weight.detach().numpy() if framework == "torch" \
+        else keras.ops.convert_to_numpy(parity.keras_layers(default)[0].kernel)
+    assert first.std() < 0.8 * np.sqrt(2.0 / 25)                  # the default scale is smaller
+    with pytest.raises(ValueError, match="init"):
+        fw.SmallAlexNet(init="xavier")

@@ -33,9 +33,10 @@ def _check(x, channels: int, size, model: str) -> None:
 
 
 def conv(filters: int, kernel: int, stride: int = 1, padding: int = 0, use_bias: bool = True,
-         groups: int = 1) -> list:
+         groups: int = 1, kernel_initializer="glorot_uniform") -> list:
     """The Keras layers equal to ``nn.Conv2d(..., kernel, stride, padding)``."""
-    args = dict(strides=stride, use_bias=use_bias, groups=groups)
+    args = dict(strides=stride, use_bias=use_bias, groups=groups,
+                kernel_initializer=kernel_initializer)
     if padding == 0:
         return [layers.Conv2D(filters, kernel, padding="valid", **args)]
     if stride == 1 and kernel % 2 == 1 and padding == kernel // 2:
@@ -111,6 +112,9 @@ class LocalResponseNormalization(layers.Layer):
         window = sum(squared[..., i:i + channels] for i in range(self.size))
         return x / ops.power(self.k + self.alpha * window, self.beta)
 
+    def compute_output_shape(self, input_shape):
+        return input_shape                      # a per-position rescaling keeps the shape
+
 
 class AlexNet(keras.Model):
     """AlexNet of Krizhevsky, Sutskever and Hinton (2012), full size (chapter: AlexNet).
@@ -154,11 +158,20 @@ class AlexNet(keras.Model):
 
 
 class SmallAlexNet(keras.Model):
-    """A scaled-down AlexNet-style network for 32x32 images (chapter: AlexNet)."""
+    """A scaled-down AlexNet-style network for 32x32 images (chapter: AlexNet).
+
+    ``init="he"`` uses ``he_normal`` kernels (a normal of standard deviation
+    ``sqrt(2 / fan_in)``, truncated at two standard deviations) and zero
+    biases; ``init="default"`` keeps Keras's ``glorot_uniform``.
+    """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16,
-                 hidden: int = 128, activation: str = "relu", dropout: float = 0.5, **kwargs):
+                 hidden: int = 128, activation: str = "relu", dropout: float = 0.5,
+                 init: str = "default", **kwargs):
         super().__init__(**kwargs)
+        check_choice(init, ("default", "he"), "init")
+        ki = "he_normal" if init == "he" else "glorot_uniform"
+        dense = lambda units: layers.Dense(units, kernel_initializer=ki)  # noqa: E731
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
                             ("width", width), ("hidden", hidden)):
             check_positive_int(value, name)
@@ -169,18 +182,18 @@ class SmallAlexNet(keras.Model):
         w, act = width, (lambda: layers.Activation(activation))
         self.features = keras.Sequential([
             keras.Input((32, 32, in_channels)),
-            *conv(w, 5, padding=2), act(), layers.MaxPooling2D(2),
-            *conv(2 * w, 3, padding=1), act(), layers.MaxPooling2D(2),
-            *conv(3 * w, 3, padding=1), act(),
-            *conv(3 * w, 3, padding=1), act(),
-            *conv(2 * w, 3, padding=1), act(), layers.MaxPooling2D(2),
+            *conv(w, 5, padding=2, kernel_initializer=ki), act(), layers.MaxPooling2D(2),
+            *conv(2 * w, 3, padding=1, kernel_initializer=ki), act(), layers.MaxPooling2D(2),
+            *conv(3 * w, 3, padding=1, kernel_initializer=ki), act(),
+            *conv(3 * w, 3, padding=1, kernel_initializer=ki), act(),
+            *conv(2 * w, 3, padding=1, kernel_initializer=ki), act(), layers.MaxPooling2D(2),
         ])
         self.classifier = keras.Sequential([
             keras.Input((4, 4, 2 * w)),
             *flatten_channels_first(),
-            layers.Dropout(dropout), layers.Dense(hidden), act(),
-            layers.Dropout(dropout), layers.Dense(hidden), act(),
-            layers.Dense(num_classes),
+            layers.Dropout(dropout), dense(hidden), act(),
+            layers.Dropout(dropout), dense(hidden), act(),
+            dense(num_classes),
         ])
         self.build((None, 32, 32, in_channels))
 

@@ -108,3 +108,28 @@ def conv_parameter_count(in_channels: int, out_channels: int, kernel: int,
                          bias: bool = True) -> int:
     """Weights of one convolution layer: ``out * in * k * k`` (+ ``out`` biases)."""
     return out_channels * in_channels * kernel * kernel + (out_channels if bias else 0)
+
+
+def local_response_norm(x: np.ndarray, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 2.0) -> np.ndarray:
+    """AlexNet's local response normalization across channels, NCHW (chapter: AlexNet).
+
+    ``b[:, c] = a[:, c] / (k + alpha * sum_{c'} a[:, c']**2) ** beta``, the sum
+    running over the ``size`` channels centred on ``c`` (cut at the first and
+    last channel), exactly as Krizhevsky et al. (2012) write it. PyTorch's
+    ``nn.LocalResponseNorm`` divides ``alpha`` by ``size``; pass it
+    ``alpha * size`` to get this function.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 4:
+        raise ValueError(f"local_response_norm expected x of shape (batch, channels, height, "
+                         f"width), got {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    channels = x.shape[1]
+    out = np.empty_like(x)
+    for c in range(channels):
+        lo, hi = max(0, c - size // 2), min(channels, c + (size - 1) // 2 + 1)
+        total = np.sum(x[:, lo:hi] ** 2, axis=1)
+        out[:, c] = x[:, c] / (k + alpha * total) ** beta
+    return out

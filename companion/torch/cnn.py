@@ -112,11 +112,17 @@ class SmallAlexNet(nn.Module):
     one more), then two hidden fully connected layers with dropout, like
     AlexNet, at a size that trains on a CPU. ``width`` is the channel count
     of the first convolution; later ones use 2x and 3x that.
+    ``init="he"`` draws every weight from a normal distribution of standard
+    deviation ``sqrt(2 / fan_in)`` (He et al., 2015) with zero biases, the
+    scale that keeps ReLU activations from shrinking layer after layer;
+    ``init="default"`` keeps PyTorch's default (uniform, about ``sqrt(1 / (3 fan_in))``).
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 16,
-                 hidden: int = 128, activation: str = "relu", dropout: float = 0.5):
+                 hidden: int = 128, activation: str = "relu", dropout: float = 0.5,
+                 init: str = "default"):
         super().__init__()
+        check_choice(init, ("default", "he"), "init")
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
                             ("width", width), ("hidden", hidden)):
             check_positive_int(value, name)
@@ -138,6 +144,11 @@ class SmallAlexNet(nn.Module):
             nn.Dropout(dropout), nn.Linear(hidden, hidden), act(),
             nn.Linear(hidden, num_classes),
         )
+        if init == "he":
+            for layer in self.modules():
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check(x, self.in_channels, 32, "SmallAlexNet")
