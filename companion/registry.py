@@ -152,6 +152,14 @@ MODELS: tuple[ModelSpec, ...] = (
         any_size=True,
     ),
     ModelSpec(
+        # Full size (about 58 million parameters with 10 classes): the generic
+        # tests build it a dozen times, a few seconds in all.
+        name="AlexNet", family="cnn", chapter="book/cnn/alexnet.md", module="cnn",
+        kwargs=dict(num_classes=10, groups=2),
+        input_shape=(1, 3, 227, 227), bad_input_shape=(1, 3, 224, 224), layout="NCHW",
+        parity_atol=1e-4,
+    ),
+    ModelSpec(
         name="SmallAlexNet", family="cnn", chapter="book/cnn/alexnet.md", module="cnn",
         kwargs=dict(in_channels=3, num_classes=4, width=4, hidden=16),
         input_shape=(2, 3, 32, 32), bad_input_shape=(2, 3, 28, 28), layout="NCHW",

@@ -160,6 +160,10 @@ class AlexNet(keras.Model):
 class SmallAlexNet(keras.Model):
     """A scaled-down AlexNet-style network for 32x32 images (chapter: AlexNet).
 
+    The same layers as the PyTorch twin: a 5x5 convolution with stride 2, four
+    3x3 convolutions (max pooling after the second and the fifth), and two
+    hidden fully connected layers with dropout.
+
     ``init="he"`` uses ``he_normal`` kernels (a normal of standard deviation
     ``sqrt(2 / fan_in)``, truncated at two standard deviations) and zero
     biases; ``init="default"`` keeps Keras's ``glorot_uniform``.
@@ -182,7 +186,7 @@ class SmallAlexNet(keras.Model):
         w, act = width, (lambda: layers.Activation(activation))
         self.features = keras.Sequential([
             keras.Input((32, 32, in_channels)),
-            *conv(w, 5, padding=2, kernel_initializer=ki), act(), layers.MaxPooling2D(2),
+            *conv(w, 5, stride=2, padding=2, kernel_initializer=ki), act(),          # 16x16
             *conv(2 * w, 3, padding=1, kernel_initializer=ki), act(), layers.MaxPooling2D(2),
             *conv(3 * w, 3, padding=1, kernel_initializer=ki), act(),
             *conv(3 * w, 3, padding=1, kernel_initializer=ki), act(),

@@ -108,10 +108,11 @@ class AlexNet(nn.Module):
 class SmallAlexNet(nn.Module):
     """A scaled-down AlexNet-style network for 32x32 images (chapter: AlexNet).
 
-    Five convolutions (the first two followed by max pooling, the last by
-    one more), then two hidden fully connected layers with dropout, like
-    AlexNet, at a size that trains on a CPU. ``width`` is the channel count
-    of the first convolution; later ones use 2x and 3x that.
+    Five convolutions, the first with stride 2 (AlexNet's first has stride
+    4), max pooling after the second and the fifth, then two hidden fully
+    connected layers with dropout, like AlexNet, at a size that trains on a
+    CPU. ``width`` is the channel count of the first convolution; later ones
+    use 2x and 3x that.
     ``init="he"`` draws every weight from a normal distribution of standard
     deviation ``sqrt(2 / fan_in)`` (He et al., 2015) with zero biases, the
     scale that keeps ReLU activations from shrinking layer after layer;
@@ -132,7 +133,7 @@ class SmallAlexNet(nn.Module):
         self.in_channels = in_channels
         act, w = ACTIVATIONS[activation], width
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, w, 5, padding=2), act(), nn.MaxPool2d(2),  # 16x16
+            nn.Conv2d(in_channels, w, 5, stride=2, padding=2), act(),          # 16x16
             nn.Conv2d(w, 2 * w, 3, padding=1), act(), nn.MaxPool2d(2),        # 8x8
             nn.Conv2d(2 * w, 3 * w, 3, padding=1), act(),
             nn.Conv2d(3 * w, 3 * w, 3, padding=1), act(),
