@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from companion.checks import check_binary_labels, check_choice
+from companion.numpy import losses
+from companion.numpy.losses import log_softmax  # noqa: F401  (re-exported: one implementation)
 
 AVERAGES = ("macro", "micro", "weighted")
 
@@ -156,24 +158,21 @@ def regression_report(y_true, y_pred) -> dict:
             "r2": 1.0 - float(np.sum(err ** 2)) / sst}
 
 
-def log_softmax(logits) -> np.ndarray:
-    """``log softmax`` along the last axis, shifted by the maximum for stability."""
-    z = np.asarray(logits, dtype=float)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def cross_entropy(logits, labels) -> float:
-    """Mean cross-entropy in nats of integer ``labels`` under softmax(``logits``)."""
+    """Mean cross-entropy in nats of integer ``labels`` under softmax(``logits``).
+
+    ``logits`` may have any leading shape, ``(..., n_classes)`` (one row per
+    token of a sequence, say), with one label per row; the loss itself is
+    ``companion.numpy.losses.cross_entropy``.
+    """
     logits = np.asarray(logits, dtype=float)
     labels = _labels(np.asarray(labels).ravel(), "labels")
     if logits.ndim < 2 or logits.reshape(-1, logits.shape[-1]).shape[0] != len(labels):
         raise ValueError(f"expected logits of shape (n, n_classes) with one label per row, "
                          f"got logits {logits.shape} and {len(labels)} labels")
-    logp = log_softmax(logits.reshape(-1, logits.shape[-1]))
-    if labels.max() >= logp.shape[1]:
-        raise ValueError(f"label {labels.max()} is out of range for {logp.shape[1]} classes")
-    return float(-np.mean(logp[np.arange(len(labels)), labels]))
+    if labels.max() >= logits.shape[-1]:
+        raise ValueError(f"label {labels.max()} is out of range for {logits.shape[-1]} classes")
+    return float(losses.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels))
 
 
 def perplexity(logits, labels) -> float:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from companion.numpy.activations import sigmoid_with_temperature
+
 # Hand-set weights (w, b) of a threshold unit that fires when w . x + b >= 0.
 # The biases sit halfway between the scores of the two classes, so the same
 # weights also work with the strict rule "fires when w . x + b > 0".
@@ -187,10 +189,7 @@ def firing_probability(z, temperature: float = 1.0) -> np.ndarray:
         raise ValueError("z must be finite")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
-    u = z / temperature
-    # sigmoid written so that exp never overflows, for either sign of u
-    return np.where(u >= 0, 1.0 / (1.0 + np.exp(-np.abs(u))),
-                    np.exp(-np.abs(u)) / (1.0 + np.exp(-np.abs(u))))
+    return sigmoid_with_temperature(z, temperature)
 
 
 def sample_stochastic_neuron(z, temperature: float = 1.0, n_samples: int = 1,

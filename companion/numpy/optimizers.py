@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from companion.checks import check_choice
+
 __all__ = [
     "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adadelta", "Adam", "AdamW",
     "OPTIMIZERS", "minimize",
@@ -53,12 +55,6 @@ def _check_number(value, what: str, *, low: float, high: float | None = None,
 
 def _check_lr(lr) -> float:
     return _check_number(lr, "learning rate lr", low=0.0, low_open=True)
-
-
-def _check_choice(value, choices, what: str) -> str:
-    if value not in choices:
-        raise ValueError(f"unknown {what} {value!r}; expected one of {list(choices)}")
-    return value
 
 
 def _as_list(arrays, what: str) -> list:
@@ -159,7 +155,8 @@ class Momentum(Optimizer):
     def __init__(self, lr: float, momentum: float = 0.9, form: str = "pytorch"):
         super().__init__(lr)
         self.momentum = _check_number(momentum, "momentum", low=0.0, high=1.0)
-        self.form = _check_choice(form, self.FORMS, "momentum form")
+        check_choice(form, self.FORMS, "momentum form")
+        self.form = form
 
     def _update(self, i, w, g):
         v = self._zeros(i, "v", w)
@@ -220,7 +217,8 @@ class AdaGrad(Optimizer):
         self.eps = _check_number(eps, "eps", low=0.0)
         self.initial_accumulator = _check_number(initial_accumulator, "initial_accumulator",
                                                  low=0.0)
-        self.eps_mode = _check_choice(eps_mode, EPS_PLACEMENTS, "eps_mode")
+        check_choice(eps_mode, EPS_PLACEMENTS, "eps_mode")
+        self.eps_mode = eps_mode
         if self.eps == 0.0 and self.initial_accumulator == 0.0:
             raise ValueError("AdaGrad needs eps > 0 or initial_accumulator > 0: "
                              "otherwise a zero gradient divides 0 by 0")
@@ -247,7 +245,8 @@ class RMSProp(Optimizer):
         super().__init__(lr)
         self.rho = _check_number(rho, "rho", low=0.0, high=1.0)
         self.eps = _check_number(eps, "eps", low=0.0, low_open=True)
-        self.eps_mode = _check_choice(eps_mode, EPS_PLACEMENTS, "eps_mode")
+        check_choice(eps_mode, EPS_PLACEMENTS, "eps_mode")
+        self.eps_mode = eps_mode
 
     def _update(self, i, w, g):
         s = self._zeros(i, "s", w)
@@ -313,7 +312,8 @@ class Adam(Optimizer):
         self.beta1 = _check_number(beta1, "beta1", low=0.0, high=1.0)
         self.beta2 = _check_number(beta2, "beta2", low=0.0, high=1.0)
         self.eps = _check_number(eps, "eps", low=0.0)
-        self.eps_mode = _check_choice(eps_mode, ADAM_EPS_MODES, "eps_mode")
+        check_choice(eps_mode, ADAM_EPS_MODES, "eps_mode")
+        self.eps_mode = eps_mode
 
     def _adam_step(self, i, w, g):
         m = self._zeros(i, "m", w)

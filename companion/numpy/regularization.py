@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from companion.numpy import optimizers
+
 
 def _check_strength(value, what: str) -> float:
     if isinstance(value, bool) or not np.isscalar(value) or not np.isfinite(value) or value < 0:
@@ -76,19 +78,13 @@ def adam_steps(w, grad_fn, *, steps: int, lr: float = 1e-3, beta1: float = 0.9,
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     lr = _check_strength(lr, "lr")
     weight_decay = _check_strength(weight_decay, "weight_decay")
-    w = np.array(w, dtype=float)
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    for t in range(1, steps + 1):
-        g = np.asarray(grad_fn(w), dtype=float)
-        if decoupled:
-            w = w - lr * weight_decay * w      # shrink every weight by the same factor
-        else:
-            g = g + weight_decay * w           # L2: the decay joins the gradient
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g ** 2
-        m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)
-        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
-    return w
+    if decoupled:       # AdamW shrinks the weights, then takes an Adam step on the data gradient
+        optimizer = optimizers.AdamW(lr, beta1, beta2, eps, weight_decay=weight_decay)
+        gradient = grad_fn
+    else:               # L2 inside Adam: the decay joins the gradient before the scaling
+        optimizer = optimizers.Adam(lr, beta1, beta2, eps)
+        gradient = lambda w: np.asarray(grad_fn(w), dtype=float) + weight_decay * w  # noqa: E731
+    return optimizers.minimize(gradient, np.array(w, dtype=float), optimizer, steps)[-1]
 
 
 def dropout_mask(shape, p: float, rng: np.random.Generator):
