@@ -92,6 +92,12 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm), loss=loss_fn,
                   metrics=metrics, jit_compile=jit_compile)
+    if model.built:
+        # Create the optimizer's slots (Adam's moments) now: otherwise they are
+        # created inside the first traced step, and TensorFlow traces that step
+        # twice, once to create them and once to run; for the deeper networks
+        # of the book the second trace costs seconds. The values are unchanged.
+        model.optimizer.build(model.trainable_variables)
     x, y = np.asarray(train_data[0], dtype="float32"), np.asarray(train_data[1])
     val = None
     if val_data is not None:
