@@ -122,9 +122,20 @@ def test_every_registered_model_runs_in_both_frameworks_on_its_page(page):
     text = (ROOT / page).read_text()
     counts = tagged_cells(text)
     assert counts.get("pytorch", 0) >= 1 and counts.get("keras", 0) >= 1, counts
+    cells = code_cells(text)
     for spec in registry.MODELS:
-        if spec.chapter == page:
-            assert spec.name in text, f"{spec.name} is registered for {page} but not used there"
+        if spec.chapter != page:
+            continue
+        for framework in ("pytorch", "keras"):
+            used = [src for tags, src in cells if framework in tags and re.search(rf"\b{spec.name}\(", src)]
+            assert used, f"{spec.name} is registered for {page} but no {framework} cell builds it"
+
+
+def test_only_the_back_matter_prints_the_bibliography():
+    """One global bibliography (BOOK.md): a chapter's own {bibliography} would
+    duplicate every entry and make the build warn."""
+    pages = [p for p in (ROOT / "book").rglob("*.md") if "{bibliography}" in p.read_text()]
+    assert [p.relative_to(ROOT).as_posix() for p in pages] == ["book/bibliography.md"]
 
 
 # Part I, Foundations: free in structure (BOOK.md section 4) but with the same
