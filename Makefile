@@ -22,22 +22,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[book,test]"
 	touch $(STAMP)
 
-# Jupyter's execution cache hashes code cells only. A change in companion/
-# (or in the dependencies) must re-execute the chapters, so the cache is
-# dropped whenever that fingerprint changes.
-_build/.companion-fingerprint: FORCE | $(STAMP)
-	@mkdir -p _build
-	@new=$$(cat pyproject.toml $$(find companion -name '*.py' | sort) | sha256sum | cut -c1-16); \
-	old=$$(cat $@ 2>/dev/null || true); \
-	if [ "$$new" != "$$old" ]; then \
-		echo "companion/ changed ($$old -> $$new): clearing the execution cache"; \
-		rm -rf _build/.jupyter_cache; echo $$new > $@; \
-	fi
-FORCE:
-
-book: _build/.companion-fingerprint
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
-	@echo "The book is in _build/html: open file://$(CURDIR)/_build/html/index.html"
+# Jupyter's execution cache hashes code cells only; tools/build_book.py also
+# empties it when companion/, pyproject.toml or the profile changed, and keeps
+# the console readable (one progress line per chapter, no kernel start-up notices).
+book: $(STAMP)
+	$(PY) tools/build_book.py
 
 # Debian's Chromium and ChromeDriver for the browser test (needs root, as on CI).
 browser:
@@ -49,8 +38,14 @@ browser:
 		fi; \
 	fi
 
+# Every chapter is executed once: nbval runs it (the executor of record) and
+# stores the executed notebook in the build's cache (--nb-cache); the book is
+# then built from that cache, and the build tests fail if it executed anything.
 test: $(STAMP) browser
-	COMPANION_PROFILE=quick $(PY) -m pytest tests book --nbval-lax -n $(JOBS) --dist loadfile
+	COMPANION_PROFILE=quick $(PY) tools/build_book.py --reset-cache
+	COMPANION_PROFILE=quick $(PY) -m pytest tests book --nbval-lax --nb-cache _build/.jupyter_cache \
+		-n $(JOBS) --dist loadfile -m "not book_build"
+	COMPANION_PROFILE=quick NB_EXPECT_CACHED=1 $(PY) -m pytest tests/test_book_build.py -m book_build
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book
@@ -63,8 +58,12 @@ notebooks: $(STAMP)
 	done
 	@echo "Notebooks written to _build/notebooks/"
 
+# Times every chapter, one after another, and records the table in
+# book/_benchmarks.csv (the chapters' run-time lines come from it).
+# make benchmark PROFILE=full on a GPU; CHAPTERS="book/cnn/alexnet.md ..." for some.
+PROFILE ?= quick
 benchmark: $(STAMP)
-	$(PY) tests/benchmark_notebooks.py
+	COMPANION_PROFILE=$(PROFILE) $(PY) tests/benchmark_notebooks.py $(CHAPTERS)
 
 clean-cache:
 	rm -rf _build/.jupyter_cache _build/.companion-fingerprint

@@ -16,7 +16,7 @@ The frameworks are imported lazily: ``import companion`` alone pulls in neither.
 import os
 
 # Quieten TensorFlow's C++ start-up logging before any chapter imports Keras.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO off; warnings and errors stay
 # The chapters check that PyTorch, Keras and NumPy agree to float32 precision.
 # On NVIDIA GPUs from Ampere on, TensorFlow (and cuDNN) default to TF32 tensor
 # cores, which round matrix-product inputs to 10 mantissa bits; this NVIDIA
