@@ -44,11 +44,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 EXECUTING = re.compile(r"^(?P<path>\S+\.md): (?P<what>Executing notebook|Using cached notebook)")
 
 
-def fingerprint(profile: str) -> str:
+def fingerprint(profile: str, root: Path = ROOT) -> str:
     """A hash of the library, the dependencies and the profile the chapters run with."""
     digest = hashlib.sha256(profile.encode())
-    for path in [ROOT / "pyproject.toml", *sorted((ROOT / "companion").rglob("*.py"))]:
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in [root / "pyproject.toml", *sorted((root / "companion").rglob("*.py"))]:
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -57,7 +57,7 @@ def active_profile() -> str:
     sys.path.insert(0, str(ROOT))
     import companion  # noqa: E402  (reads COMPANION_PROFILE, else looks for a GPU)
 
-    return companion.profile()
+    return companion.profile().name
 
 
 def reset_cache(reason: str, current: str) -> None:
@@ -74,6 +74,11 @@ def chapters_in_toc() -> int:
     return sum(is_notebook(ROOT / f"{f}.md") for f in toc_files())
 
 
+def is_noise(line: str) -> bool:
+    """A kernel start-up notice (see the module docstring), and nothing else."""
+    return any(p.search(ANSI.sub("", line.rstrip("\n"))) for p in NOISE)
+
+
 def build(extra_args: list[str]) -> tuple[int, int]:
     """Run the build; return (exit status, number of chapters it executed)."""
     total = chapters_in_toc()
@@ -83,9 +88,9 @@ def build(extra_args: list[str]) -> tuple[int, int]:
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                bufsize=1, cwd=ROOT)
     for line in process.stdout:
-        plain = ANSI.sub("", line.rstrip("\n"))
-        if any(p.search(plain) for p in NOISE):
+        if is_noise(line):
             continue
+        plain = ANSI.sub("", line.rstrip("\n"))
         match = EXECUTING.match(plain)
         if match:
             seen += 1
