@@ -52,11 +52,7 @@ lab: $(STAMP)
 
 # .ipynb copies of the chapters (no outputs), e.g. to upload to Colab.
 notebooks: $(STAMP)
-	@for f in $$(grep -rl --include='*.md' '^kernelspec:' book); do \
-		mkdir -p _build/notebooks/$$(dirname $$f); \
-		$(VENV)/bin/jupytext --quiet --to ipynb -o _build/notebooks/$${f%.md}.ipynb $$f; \
-	done
-	@echo "Notebooks written to _build/notebooks/"
+	$(PY) tools/make_colab_notebooks.py --out _build/notebooks
 
 # Times every chapter, one after another, and records the table in
 # book/_benchmarks.csv (the chapters' run-time lines come from it).
@@ -70,3 +66,15 @@ clean-cache:
 
 clean:
 	rm -rf _build $(VENV)
+
+# The built HTML book as an archive, for a release (publish.yml attaches it):
+# dist/neural-networks-executable-<version>-html.tar.gz, version from companion/__init__.py.
+VERSION = $(shell sed -n 's/^__version__ = "\([^"]*\)".*/\1/p' companion/__init__.py)
+DIST    = dist/neural-networks-executable-$(VERSION)-html.tar.gz
+.PHONY: dist
+dist:
+	@test -n "$(VERSION)" || { echo "make dist: no __version__ in companion/__init__.py" >&2; exit 1; }
+	@test -f _build/html/index.html || { echo "make dist: the book is not built (_build/html/index.html is missing): run make book first" >&2; exit 1; }
+	@mkdir -p dist
+	tar -czf $(DIST) -C _build --transform 's,^html,neural-networks-executable-$(VERSION)-html,' html
+	@echo "The HTML book is in $(DIST)"

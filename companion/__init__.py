@@ -26,4 +26,4 @@ os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 from companion.config import Profile, device, profile, set_seed
 
 __all__ = ["Profile", "device", "profile", "set_seed"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"   # also in CITATION.cff, CHANGELOG.md and book/intro.md (tests/test_release.py)
