@@ -66,6 +66,21 @@ def test_every_chapter_executed_once_by_nbval(build):
     assert result.returncode == 0
 
 
+def test_every_chapter_shows_its_measured_run_time(build):
+    """The {runtime} directive rendered the time recorded by make benchmark."""
+    from tests.book_files import toc_files
+    from tests.nbval_myst import is_notebook
+
+    _, html = build
+    chapters = [f for f in toc_files() if is_notebook(ROOT / f"{f}.md") and f != "book/intro"]
+    for chapter in chapters:
+        page = (html / f"{chapter}.html").read_text()
+        shown = re.search(r'class="[^"]*chapter-runtime[^"]*">(.*?)</div>', page, re.S)
+        assert shown, chapter
+        text = re.sub(r"<[^>]+>", "", shown.group(1))
+        assert re.search(r"Run time\. Quick profile: \d+ s on a \d+-core CPU", text), text
+
+
 def test_built_chapter_has_outputs_of_both_frameworks(build):
     _, html = build
     page = (html / "book" / "feedforward" / "mlp.html").read_text()
