@@ -59,7 +59,7 @@ class RuntimeDirective(SphinxDirective):
             parts.append(f"Quick profile: {measured(quick)}.")
         parts.extend(self.content)
         if full:
-            parts.append(f"Full profile: {measured(full)}.")
+            parts.append(f"In the full profile it took {measured(full)}.")
         container = nodes.container(classes=["chapter-runtime"])
         container.extend(self.parse_text_to_nodes(" ".join(parts)))
         return [container]
