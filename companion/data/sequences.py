@@ -23,9 +23,11 @@ from companion.data.core import Split
 # ---------------------------------------------------------------- memory tasks
 
 def adding_problem(n: int = 1000, steps: int = 50, seed: int = 0):
-    """The adding problem of Hochreiter and Schmidhuber (1997).
+    """The adding problem, in the form of Le, Jaitly and Hinton (2015).
 
-    Each example is a sequence of ``steps`` pairs ``(value, marker)``: values
+    A variant of Hochreiter and Schmidhuber's (1997) task, whose values lie on
+    [-1, 1], whose first marker falls among the first ten steps and whose
+    target is scaled to 0.5 + (x1 + x2) / 4. Each example is a sequence of ``steps`` pairs ``(value, marker)``: values
     are uniform on [0, 1]; exactly two markers are 1, one in the first half of
     the sequence and one in the second half. The target is the sum of the two
     marked values, read at the end of the sequence, so the model must keep the
