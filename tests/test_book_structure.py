@@ -121,6 +121,17 @@ def test_model_chapter_exercises_have_solutions(chapter):
     assert exercises.count(":::{dropdown} Solution") >= 3
 
 
+OVERVIEW_PAGES = sorted(f"{f}.md" for f in toc_files() if f.endswith("/index"))
+
+
+@pytest.mark.parametrize("page", OVERVIEW_PAGES)
+def test_every_overview_has_exercises_with_solutions(page):
+    exercises = section((ROOT / page).read_text(), "Exercises")
+    count = len(re.findall(r"^\*\*Exercise \d+", exercises, flags=re.M))
+    assert count >= 3
+    assert exercises.count(":::{dropdown} Solution") == count
+
+
 def test_every_citation_resolves():
     known = bib_keys()
     for page in chapter_sources():
