@@ -121,6 +121,7 @@ def test_model_chapter_exercises_have_solutions(chapter):
     assert exercises.count(":::{dropdown} Solution") >= 3
 
 
+FOUNDATIONS = sorted(f"{f}.md" for f in toc_files() if f.startswith("book/foundations/"))
 OVERVIEW_PAGES = sorted(f"{f}.md" for f in toc_files() if f.endswith("/index"))
 
 
@@ -130,6 +131,33 @@ def test_every_overview_has_exercises_with_solutions(page):
     count = len(re.findall(r"^\*\*Exercise \d+", exercises, flags=re.M))
     assert count >= 3
     assert exercises.count(":::{dropdown} Solution") == count
+
+
+def _prerequisites(page: str) -> str:
+    opening = (ROOT / page).read_text().split("\n## ", 1)[0]
+    match = re.search(r"^\*\*Prerequisites\.\*\*(.*?)(?=\n\s*\n|\Z)", opening, re.S | re.M)
+    return match.group(1) if match else ""
+
+
+_LINK = re.compile(r"\{(ref|doc)\}`[^`]+`")
+
+
+@pytest.mark.parametrize("page", sorted(set(MODEL_CHAPTERS) | set(FOUNDATIONS)))
+def test_prerequisites_are_cross_reference_links(page):
+    """Prerequisites name what to read first as {ref}/{doc} links, not plain text."""
+    text = _prerequisites(page)
+    assert text, "the opening needs a **Prerequisites.** paragraph"
+    if "None beyond" not in text:
+        assert _LINK.search(text), text
+        assert "](" not in text, "use {ref} links, not Markdown file links"
+
+
+@pytest.mark.parametrize("page", FOUNDATIONS)
+def test_foundations_do_not_require_later_parts(page):
+    """Part I comes first: its prerequisites stay inside Part I (no circles)."""
+    text = _prerequisites(page)
+    for later in ("../feedforward", "../cnn", "../rnn", "{ref}`mlp`", "{ref}`perceptron`"):
+        assert later not in text, f"{page} lists a later part as a prerequisite: {later}"
 
 
 def test_every_citation_resolves():
@@ -184,7 +212,6 @@ def test_only_the_back_matter_prints_the_bibliography():
 # Part I, Foundations: free in structure (BOOK.md section 4) but with the same
 # opening, references and exercises as a model chapter, and both frameworks
 # wherever a model is trained.
-FOUNDATIONS = sorted(f"{f}.md" for f in toc_files() if f.startswith("book/foundations/"))
 _TRAINS = re.compile(r"\.fit\(|\.backward\(|\btrain\(|train_on_batch\(|\.step\(|apply_gradients\(")
 
 
