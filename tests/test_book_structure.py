@@ -4,7 +4,7 @@ import re
 import pytest
 
 from companion import registry
-from tests.book_files import (LENSES, ROOT, bib_keys, chapter_sources, citation_keys,
+from tests.book_files import (LENSES, ROOT, bib_keys, chapter_sources, citation_keys, prose_lines,
                               h2_headings, latex_outside_math, section, tagged_cells,
                               toc_files)
 
@@ -158,6 +158,17 @@ def test_foundations_do_not_require_later_parts(page):
     text = _prerequisites(page)
     for later in ("../feedforward", "../cnn", "../rnn", "{ref}`mlp`", "{ref}`perceptron`"):
         assert later not in text, f"{page} lists a later part as a prerequisite: {later}"
+
+
+@pytest.mark.parametrize("page", sorted(set(MODEL_CHAPTERS) | set(FOUNDATIONS)))
+def test_references_to_sections_are_links(page):
+    """'section 5' in the prose is a {ref} link to the section, not plain text."""
+    plain = []
+    for line in prose_lines((ROOT / page).read_text()):
+        text = re.sub(r"\{ref\}`[^`]*`|`[^`]*`|\$[^$]*\$", "", line)
+        if re.search(r"\b[Ss]ections? \d+\b(?![.\d])", text) and "their section" not in text:
+            plain.append(line.strip())
+    assert not plain, plain
 
 
 def test_every_citation_resolves():
