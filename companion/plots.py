@@ -444,3 +444,188 @@ def plot_receptive_field(sizes, names=None, ax=None):
     ax.set_xticks(range(len(sizes)), names, rotation=30, ha="right")
     ax.set_ylabel("receptive field (pixels)")
     return ax
+
+
+# ---------------------------------------------------------------- autoencoders (part V)
+
+def draw_autoencoder(sizes=(64, 128, 2), vae: bool = False, ax=None, title: str | None = None):
+    """An autoencoder as a block diagram: encoder funnel, code, mirrored decoder funnel.
+
+    ``sizes`` are the widths from the input to the code (the decoder mirrors
+    them). With ``vae=True`` the code is drawn as the VAE's mean and
+    log-variance heads, the noise sample and the reparameterised ``z``.
+    """
+    from matplotlib.patches import Polygon
+
+    if len(sizes) < 2:
+        raise ValueError(f"need at least an input size and a code size, got {list(sizes)}")
+    ax = ax or plt.subplots(figsize=(9, 3.2))[1]
+    span = 3.0 if vae else 1.6                      # horizontal room for the code
+    left, right = 0.6, 0.6 + 2.4 + span + 2.4
+    for x0, direction, label in ((left, 1, "encoder"), (right, -1, "decoder")):
+        tip = x0 + direction * 2.4
+        ax.add_patch(Polygon([(x0, -1.1), (x0, 1.1), (tip, 0.45), (tip, -0.45)], closed=True,
+                             facecolor=_HIDDEN, edgecolor="k", lw=0.8))
+        ax.text((x0 + tip) / 2, 0, label + "\n" + " -> ".join(
+            str(s) for s in (sizes[:-1] if direction == 1 else sizes[-2::-1])),
+            ha="center", va="center", fontsize=9)
+    _box(ax, 0.0, 0, "x\n" + str(sizes[0]), _INPUT, w=0.55, h=1.0)
+    _box(ax, right + 0.6, 0, "x̂\n" + str(sizes[0]), _OUTPUT, w=0.55, h=1.0)
+    _arrow(ax, 0.28, 0, left, 0)
+    _arrow(ax, right, 0, right + 0.33, 0)
+    c0 = left + 2.4
+    if not vae:
+        _box(ax, c0 + span / 2, 0, f"code z\n{sizes[-1]}", "#FFD6A5", w=0.8, h=0.7)
+        _arrow(ax, c0, 0, c0 + span / 2 - 0.4, 0)
+        _arrow(ax, c0 + span / 2 + 0.4, 0, right - 2.4, 0)
+    else:
+        _box(ax, c0 + 0.55, 0.45, "μ", "#FFD6A5", w=0.5, h=0.4)
+        _box(ax, c0 + 0.55, -0.45, "log σ²", "#FFD6A5", w=0.7, h=0.4)
+        _box(ax, c0 + 1.5, -1.15, "ε ~ N(0, I)", "#E0E0E0", w=1.1, h=0.35, fontsize=8)
+        _box(ax, c0 + 1.95, 0, f"z = μ + σ ⊙ ε\n{sizes[-1]}", "#FFD6A5", w=1.2, h=0.6, fontsize=8)
+        for y in (0.45, -0.45):
+            _arrow(ax, c0, y * 0.6, c0 + 0.2, y)
+            _arrow(ax, c0 + 0.9 if y < 0 else c0 + 0.8, y, c0 + 1.35, 0.1 * np.sign(y))
+        _arrow(ax, c0 + 1.6, -0.97, c0 + 1.8, -0.3)
+        _arrow(ax, c0 + 2.55, 0, right - 2.4, 0)
+        ax.text(c0 + 0.55, 1.0, "KL(q(z|x) || N(0, I))", ha="center", fontsize=8, color="0.3")
+    ax.set_xlim(-0.5, right + 1.1)
+    ax.set_ylim(-1.5, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------- part VIII: hybrid and advanced
+
+def draw_graph(edge_index, pos, ax=None, node_color="#BBD7EA", labels=True, edge_width=None,
+               highlight=(), title: str | None = None, node_size: float = 220, cmap=None):
+    """Draw a graph given as an ``edge_index`` (2, edges) and node positions ``pos`` (nodes, 2).
+
+    ``edge_width`` (one number per edge) draws thicker lines for larger values,
+    e.g. attention coefficients; ``highlight`` lists nodes circled in black.
+    """
+    ax = ax or plt.gca()
+    pos = np.asarray(pos, dtype=float)
+    src, dst = np.asarray(edge_index)
+    widths = np.ones(len(src)) if edge_width is None else np.asarray(edge_width, dtype=float)
+    for s, d, w in zip(src, dst, widths):
+        if s != d:
+            ax.plot(*pos[[s, d]].T, color="0.45", lw=0.4 + 3.5 * w, alpha=0.7, zorder=1)
+    colors = node_color
+    ax.scatter(*pos.T, s=node_size, c=colors, cmap=cmap, edgecolors="0.3", linewidths=0.6, zorder=2)
+    for i in highlight:
+        ax.scatter(*pos[i], s=node_size * 2.2, facecolors="none", edgecolors="black", lw=1.8, zorder=3)
+    if labels:
+        for i, (x, y) in enumerate(pos):
+            ax.text(x, y, str(i), ha="center", va="center", fontsize=7, zorder=4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def draw_message_passing(ax=None):
+    """One GNN layer seen from node 0: messages from its neighbours, aggregation, update."""
+    ax = ax or plt.gca()
+    pos = {0: (0, 0), 1: (-1.4, 1.0), 2: (-1.6, -0.8), 3: (0.2, 1.5), 4: (-2.8, 0.2), 5: (-2.9, -1.5)}
+    edges = [(1, 0), (2, 0), (3, 0), (4, 1), (5, 2), (4, 2)]
+    for s, d in edges:
+        near = d == 0
+        _arrow(ax, *pos[s], *pos[d], color="#E4572E" if near else "0.6")
+    for i, (x, y) in pos.items():
+        color = "#FFD6A5" if i == 0 else ("#BBD7EA" if i in (1, 2, 3) else "#E0E0E0")
+        ax.scatter(x, y, s=520, c=color, edgecolors="0.3", zorder=3)
+        ax.text(x, y, f"$h_{i}$", ha="center", va="center", zorder=4)
+    _box(ax, 2.0, 0.0, "aggregate\n(sum, mean,\nmax, attention)", "#FFD6A5", w=1.4, h=0.9, fontsize=8)
+    _box(ax, 4.0, 0.0, "update\n$h_0' = \\phi(h_0, m_0)$", "#CDEAC0", w=1.5, h=0.7, fontsize=8)
+    _arrow(ax, 0.3, 0, 1.3, 0)
+    _arrow(ax, 2.7, 0, 3.25, 0)
+    ax.text(-0.5, 1.9, "messages $m_{j \\to 0}$ along the edges into node 0", fontsize=8, color="#E4572E")
+    ax.text(-3.3, -2.2, "two layers reach the grey nodes: the receptive field grows by one hop per layer",
+            fontsize=8, color="0.3")
+    ax.set_xlim(-3.5, 4.9)
+    ax.set_ylim(-2.5, 2.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+# ---------------------------------------------------------------- residual networks (part III)
+
+def _block_column(ax, x, layers, label):
+    """One residual block drawn bottom to top: ``layers`` boxes, the addition, the shortcut."""
+    y = 0.0
+    _arrow(ax, x, y, x, y + 0.55)
+    ax.text(x - 0.08, y + 0.05, "$\\mathbf{x}$", ha="right", fontsize=10)
+    for i, (text, color) in enumerate(layers):
+        yy = 0.9 + i * 0.8
+        _box(ax, x, yy, text, color, w=1.5, h=0.5, fontsize=8)
+        _arrow(ax, x, yy + 0.25, x, yy + 0.55)
+    top = 0.9 + len(layers) * 0.8 - 0.1
+    ax.add_patch(plt.Circle((x, top), 0.14, facecolor="white", edgecolor="k", zorder=2))
+    ax.text(x, top, "+", ha="center", va="center", fontsize=11, zorder=3)
+    _box(ax, x, top + 0.6, "ReLU", "#E0E0E0", w=0.8, h=0.35, fontsize=8)
+    _arrow(ax, x, top + 0.14, x, top + 0.42)
+    _arrow(ax, x, top + 0.78, x, top + 1.15)
+    ax.text(x + 0.08, top + 1.05, "$\\mathbf{x} + F(\\mathbf{x})$", fontsize=9)
+    # the shortcut: from the input, around the layers, into the addition
+    _arrow(ax, x, 0.45, x + 1.05, 0.45, style="-", color="#9B2226")
+    _arrow(ax, x + 1.05, 0.45, x + 1.05, top, style="-", color="#9B2226")
+    _arrow(ax, x + 1.05, top, x + 0.15, top, color="#9B2226")
+    ax.text(x + 1.12, (top + 0.45) / 2, "identity\n(1x1 conv + BN\nwhen the shape\nchanges)",
+            fontsize=7, color="#9B2226", va="center")
+    ax.text(x, -0.45, label, ha="center", fontsize=10, weight="bold")
+    return top + 1.2
+
+
+def draw_resnet(ax=None):
+    """ResNet's two blocks and the ResNet-18 layout, in one figure.
+
+    Left: the basic block (two 3x3 convolutions). Middle: the bottleneck
+    block (1x1 down, 3x3, 1x1 up). Right: ResNet-18 for 224 by 224 images,
+    a stem, four stages of two basic blocks, global average pooling and
+    a fully connected classifier.
+    """
+    conv, norm = "#A0C4FF", "#CAFFBF"
+    if ax is None:
+        fig = plt.figure(figsize=(13, 6.2))
+        axes = [fig.add_axes([0.0, 0.0, 0.42, 1.0]), fig.add_axes([0.43, 0.0, 0.57, 1.0])]
+    else:
+        axes = ax
+    left = axes[0]
+    basic = [("3x3 conv, C", conv), ("BN, ReLU", norm), ("3x3 conv, C", conv), ("BN", norm)]
+    bottleneck = [("1x1 conv, C/4", conv), ("BN, ReLU", norm), ("3x3 conv, C/4", conv),
+                  ("BN, ReLU", norm), ("1x1 conv, C", conv), ("BN", norm)]
+    h1 = _block_column(left, 0.0, basic, "basic block")
+    h2 = _block_column(left, 3.7, bottleneck, "bottleneck block")
+    left.set_xlim(-1.0, 5.9)
+    left.set_ylim(-0.7, max(h1, h2) + 0.2)
+    left.set_aspect("equal")
+    left.axis("off")
+
+    right = axes[1]
+    stages = [("image\n3 x 224 x 224", "#FFFFFF"), ("7x7 conv 64, /2\n112 x 112", conv),
+              ("3x3 max pool, /2\n56 x 56", "#E0E0E0"),
+              ("stage 1\n2 basic blocks\n64 x 56 x 56", norm),
+              ("stage 2\n2 basic blocks, /2\n128 x 28 x 28", norm),
+              ("stage 3\n2 basic blocks, /2\n256 x 14 x 14", norm),
+              ("stage 4\n2 basic blocks, /2\n512 x 7 x 7", norm),
+              ("global average\npool: 512", "#E0E0E0"), ("fully connected\n1000 classes", "#FFADAD")]
+    for i, (text, color) in enumerate(stages):
+        y = len(stages) - 1 - i
+        _box(right, 0, y * 0.95, text, color, w=2.4, h=0.75, fontsize=8)
+        if i:
+            _arrow(right, 0, y * 0.95 + 0.95 - 0.375, 0, y * 0.95 + 0.375)
+    right.text(1.35, 2.85 * 0.95 + 1.5, "each stage: 2 blocks;\nthe first block of stages 2-4\n"
+               "halves the resolution\n(stride 2, projection shortcut)", fontsize=8, va="center")
+    right.text(0, len(stages) * 0.95 - 0.2, "ResNet-18: 11,689,512 parameters", ha="center",
+               fontsize=10, weight="bold")
+    right.set_xlim(-1.5, 3.8)
+    right.set_ylim(-0.6, len(stages) * 0.95)
+    right.set_aspect("equal")
+    right.axis("off")
+    return axes
