@@ -629,3 +629,45 @@ def draw_resnet(ax=None):
     right.set_aspect("equal")
     right.axis("off")
     return axes
+
+
+# ---------------------------------------------------------------- layer pipelines (parts II and III)
+
+_KIND_COLORS = {"input": "#FFFFFF", "conv": "#A0C4FF", "pool": "#E0E0E0", "norm": "#CAFFBF",
+                "dense": "#FFD6A5", "radial": "#CAFFBF", "output": "#FFADAD"}
+
+
+def draw_pipeline(stages, ax=None, title: str | None = None, note: str | None = None):
+    """A network as a row of layer boxes, left to right.
+
+    ``stages`` is a list of ``(name, detail, kind)``: ``name`` in bold,
+    ``detail`` (sizes, kernels) underneath, ``kind`` one of ``input``,
+    ``conv``, ``pool``, ``norm``, ``dense``, ``radial`` or ``output``, which
+    sets the colour (a legend names the kinds used).
+    """
+    from matplotlib.patches import Patch
+
+    unknown = {kind for _, _, kind in stages} - set(_KIND_COLORS)
+    if unknown:
+        raise ValueError(f"kind must be one of {sorted(_KIND_COLORS)}, got {sorted(unknown)}")
+    ax = ax or plt.subplots(figsize=(1.45 * len(stages) + 0.5, 2.6))[1]
+    for i, (name, detail, kind) in enumerate(stages):
+        x = 1.45 * i
+        bold = name.replace(" ", "\\ ")
+        _box(ax, x, 0, f"$\\bf{{{bold}}}$\n{detail}", _KIND_COLORS[kind],
+             w=1.2, h=1.15, fontsize=8)
+        if i:
+            _arrow(ax, x - 1.45 + 0.6, 0, x - 0.6, 0)
+    kinds = list(dict.fromkeys(kind for _, _, kind in stages if kind != "input"))
+    ax.legend(handles=[Patch(facecolor=_KIND_COLORS[k], edgecolor="k", label=k) for k in kinds],
+              loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=len(kinds), frameon=False,
+              fontsize=8)
+    if note:
+        ax.text(1.45 * (len(stages) - 1) / 2, 0.85, note, ha="center", fontsize=8, color="0.3")
+    ax.set_xlim(-0.75, 1.45 * (len(stages) - 1) + 0.75)
+    ax.set_ylim(-0.75, 1.05)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax

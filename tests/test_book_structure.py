@@ -171,6 +171,14 @@ def test_references_to_sections_are_links(page):
     assert not plain, plain
 
 
+@pytest.mark.parametrize("chapter", MODEL_CHAPTERS)
+def test_model_chapter_draws_its_architecture(chapter):
+    """Lens 1 or 3 shows the architecture as a figure (a companion.plots.draw_* function)."""
+    text = (ROOT / chapter).read_text()
+    early = section(text, LENSES[0]) + section(text, LENSES[2])
+    assert re.search(r"\bplots\.draw_\w+\(", early), "draw the architecture in lens 1 or 3"
+
+
 def test_every_citation_resolves():
     known = bib_keys()
     for page in chapter_sources():
