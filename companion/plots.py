@@ -671,3 +671,27 @@ def draw_pipeline(stages, ax=None, title: str | None = None, note: str | None = 
     if title:
         ax.set_title(title)
     return ax
+
+
+# ---------------------------------------------------------------- optimizers (part I)
+
+def plot_paths(fn, paths: dict, xlim=(-2, 2), ylim=(-1.3, 1.3), levels=None, title: str = "",
+               ax=None):
+    """Optimizer trajectories over the contour lines of a 2-D function.
+
+    ``fn`` maps an array of points ``(..., 2)`` to values; ``paths`` maps a
+    label to a ``(steps + 1, 2)`` array of iterates. The minimum of the drawn
+    grid is marked with a star.
+    """
+    ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
+    gx, gy = np.meshgrid(np.linspace(*xlim, 200), np.linspace(*ylim, 200))
+    values = np.asarray(fn(np.stack([gx, gy], axis=-1)))
+    levels = levels if levels is not None else np.geomspace(max(values.min(), 1e-3), values.max(), 12)
+    ax.contour(gx, gy, values, levels=levels, colors="0.8")
+    for i, (label, path) in enumerate(paths.items()):
+        ax.plot(path[:, 0], path[:, 1], ".-", color=_color(label, i), lw=1, ms=4, label=label)
+    i_min = np.unravel_index(np.argmin(values), values.shape)
+    ax.plot(gx[i_min], gy[i_min], "k*", ms=10)
+    ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y", title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax

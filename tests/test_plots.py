@@ -27,3 +27,15 @@ def test_resnet_figure_has_the_blocks_and_the_network():
     texts = {t.get_text() for t in left.texts} | {t.get_text() for t in right.texts}
     assert {"basic block", "bottleneck block", "ResNet-18: 11,689,512 parameters"} <= texts
     plt.close("all")
+
+
+def test_paths_are_drawn_over_the_contours_with_the_minimum_marked():
+    import numpy as np
+
+    paths = {"a": np.array([[1.0, 1.0], [0.5, 0.2], [0.0, 0.0]]), "b": np.array([[-1.0, 0.5], [0.0, 0.1]])}
+    ax = plots.plot_paths(lambda w: (w ** 2).sum(axis=-1), paths)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:2] == ["a", "b"]
+    star = ax.get_lines()[2]
+    assert abs(star.get_xdata()[0]) < 0.02 and abs(star.get_ydata()[0]) < 0.02
+    plt.close("all")
