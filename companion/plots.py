@@ -695,3 +695,34 @@ def plot_paths(fn, paths: dict, xlim=(-2, 2), ylim=(-1.3, 1.3), levels=None, tit
     ax.set(xlim=xlim, ylim=ylim, xlabel="x", ylabel="y", title=title)
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+# ---------------------------------------------------------------- computational graphs (part I)
+
+def draw_computation_graph(ax, nodes, edges, notes=None, backward_y=None):
+    """Boxes at nodes[name] = (x, y, label) and arrows along edges.
+
+    notes[name] is a list of (dx, dy, text, color) placed relative to the box (text
+    to the left of the box when dx < 0). With backward_y, a dashed red arrow at that
+    height shows the direction of the backward pass.
+    """
+    boxes = {}
+    for name, (nx, ny, label) in nodes.items():
+        boxes[name] = ax.text(nx, ny, label, ha="center", va="center", fontsize=10, zorder=3,
+                              bbox=dict(boxstyle="round,pad=0.35", fc="#F3F3F3", ec="0.3"))
+        for dx, dy, text, color in (notes or {}).get(name, []):
+            ax.text(nx + dx, ny + dy, text, ha="right" if dx < 0 else "center", va="center",
+                    fontsize=9, color=color)
+    for start, end in edges:  # arrows clipped to the boxes' outlines
+        (x0, y0, _), (x1, y1, _) = nodes[start], nodes[end]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=4,
+                    arrowprops=dict(arrowstyle="-|>", color="0.35", shrinkA=3, shrinkB=3,
+                                    patchA=boxes[start].get_bbox_patch(),
+                                    patchB=boxes[end].get_bbox_patch()))
+    if backward_y is not None:
+        xs = [nx for nx, _, _ in nodes.values()]
+        ax.annotate("", xy=(min(xs), backward_y), xytext=(max(xs), backward_y),
+                    arrowprops=dict(arrowstyle="-|>", color="#C0392B", lw=1.5, ls="--"))
+        ax.text((min(xs) + max(xs)) / 2, backward_y + 0.08, "backward pass", color="#C0392B",
+                ha="center", va="bottom", fontsize=9)
+    ax.set_axis_off()
