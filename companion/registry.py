@@ -45,7 +45,7 @@ class ModelSpec:
         return shape
 
     def expected_dims(self, framework: str) -> str:
-        """What the model's error message must name after ``(batch, ``."""
+        """What the model's error message must name after its opening ``(batch,``."""
         dims = self.input_shape_for(framework)[1:]
         if self.layout == "NCHW" and self.any_size:
             channels = self.input_shape[1]

@@ -9,15 +9,14 @@ serve as test oracles for ``torch.nn.BatchNorm1d`` / ``nn.LayerNorm`` /
 Conventions that differ between the frameworks (checked in the chapter and in
 ``tests/test_normalization.py`` against the installed versions):
 
-====================================  ==============================  ==============================
-                                      PyTorch ``BatchNorm1d``          Keras ``BatchNormalization``
-====================================  ==============================  ==============================
-running-statistics update             ``(1 - m) * run + m * batch``    ``m * run + (1 - m) * batch``
-default momentum ``m``                0.1 (weight of the new batch)    0.99 (weight of the old value)
-batch variance put in the running     unbiased (divides by ``n - 1``)  biased (divides by ``n``)
-variance
-epsilon                               1e-5                             1e-3
-====================================  ==============================  ==============================
+======================================  ===============================  ==============================
+                                        PyTorch ``BatchNorm1d``          Keras ``BatchNormalization``
+======================================  ===============================  ==============================
+running-statistics update               ``(1 - m) * run + m * batch``    ``m * run + (1 - m) * batch``
+default momentum ``m``                  0.1 (weight of the new batch)    0.99 (weight of the old value)
+batch variance in the running variance  unbiased (divides by ``n - 1``)  biased (divides by ``n``)
+epsilon                                 1e-5                             1e-3
+======================================  ===============================  ==============================
 
 Both normalize a training batch with its *biased* variance. Layer
 normalization: PyTorch ``eps=1e-5``, Keras ``epsilon=1e-3``.
