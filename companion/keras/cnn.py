@@ -22,6 +22,7 @@ import keras
 from keras import layers, ops
 
 from companion.checks import check_choice, check_float, check_image, check_positive_int
+from companion.keras.saving import serializable
 
 ACTIVATIONS = ("relu", "tanh")
 POOLINGS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
@@ -51,6 +52,7 @@ def flatten_channels_first() -> list:
 
 # ---------------------------------------------------------------- LeNet-5
 
+@serializable
 class LeNet5(keras.Model):
     """LeNet-5 of LeCun et al. (1998) (chapter: LeNet-5).
 
@@ -116,6 +118,7 @@ class LocalResponseNormalization(layers.Layer):
         return input_shape                      # a per-position rescaling keeps the shape
 
 
+@serializable
 class AlexNet(keras.Model):
     """AlexNet of Krizhevsky, Sutskever and Hinton (2012), full size (chapter: AlexNet).
 
@@ -157,6 +160,7 @@ class AlexNet(keras.Model):
         return self.classifier(self.features(x, training=training), training=training)
 
 
+@serializable
 class SmallAlexNet(keras.Model):
     """A scaled-down AlexNet-style network for 32x32 images (chapter: AlexNet).
 
@@ -208,6 +212,7 @@ class SmallAlexNet(keras.Model):
 
 # ---------------------------------------------------------------- VGG and Inception
 
+@serializable
 class VGGBlock(keras.Model):
     """A VGG block: ``num_convs`` 3x3 convolutions with ReLU, then 2x2 max pooling
     (chapter: Convolutional networks, overview)."""
@@ -230,6 +235,7 @@ class VGGBlock(keras.Model):
         return self.net(x, training=training)
 
 
+@serializable
 class InceptionModule(keras.Model):
     """GoogLeNet's Inception module (chapter: Convolutional networks, overview).
 
@@ -271,7 +277,8 @@ def _bn() -> layers.BatchNormalization:
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
 
 
-class BasicBlock(layers.Layer):
+@serializable
+class BasicBlock(keras.Model):
     """ResNet's basic block: two 3x3 conv-BN layers and a shortcut (chapter: ResNet).
 
     Built at construction, so its weights exist before the first call (the
@@ -314,7 +321,8 @@ class BasicBlock(layers.Layer):
         return ops.relu(out)
 
 
-class Bottleneck(layers.Layer):
+@serializable
+class Bottleneck(keras.Model):
     """ResNet's bottleneck block: 1x1 reduce, 3x3 (strided), 1x1 expand x4 (chapter: ResNet)."""
 
     expansion = 4
@@ -363,6 +371,7 @@ class Bottleneck(layers.Layer):
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
+@serializable
 class ResNet(keras.Model):
     """Residual network (chapter: ResNet); see the PyTorch twin for the arguments.
 

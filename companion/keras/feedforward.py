@@ -10,6 +10,7 @@ import numpy as np
 from keras import layers, ops
 
 from companion.checks import check_choice, check_features, check_float, check_positive_int
+from companion.keras.saving import serializable
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu")  # keras.activations names
 
@@ -23,6 +24,7 @@ def create_weights(model: keras.Model, in_features: int) -> None:
     model(np.zeros((1, in_features), dtype="float32"))
 
 
+@serializable
 class MLP(keras.Model):
     """Multilayer perceptron (chapter: Multilayer Perceptron).
 
@@ -70,6 +72,7 @@ class MLP(keras.Model):
 # Single-layer perceptron
 
 
+@serializable
 class Perceptron(keras.Model):
     """Rosenblatt's perceptron (chapter: Single-Layer Perceptron).
 
@@ -146,6 +149,7 @@ class RBFLayer(layers.Layer):
         return ops.exp(-sq_dist / (2 * ops.exp(2 * self.log_sigma)))
 
 
+@serializable
 class RBFNetwork(keras.Model):
     """RBF network: Gaussian hidden layer, linear output layer (logits or values)."""
 
@@ -185,6 +189,7 @@ class RBFNetwork(keras.Model):
 # Short variants of the family overview
 
 
+@serializable
 class ExtremeLearningMachine(keras.Model):
     """Extreme learning machine (family overview): a random hidden layer that is
     never trained, and output weights solved by least squares in one step."""
@@ -230,6 +235,7 @@ class TrigExpansion(layers.Layer):
         return ops.concatenate(parts, axis=-1)
 
 
+@serializable
 class FunctionalLinkNet(keras.Model):
     """Functional link neural network (family overview): a fixed nonlinear
     expansion of the inputs followed by a single trainable linear layer."""
@@ -269,6 +275,7 @@ class HighwayLayer(layers.Layer):
         return t * h + (1 - t) * x
 
 
+@serializable
 class HighwayNetwork(keras.Model):
     """Input projection, ``depth`` highway layers, linear output (family overview)."""
 

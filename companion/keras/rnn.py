@@ -24,6 +24,7 @@ from keras import layers, ops
 
 from companion.checks import (check_choice, check_features, check_float, check_positive_int,
                               check_sequence)
+from companion.keras.saving import serializable
 
 
 def _forget_bias_initializer(units: int):
@@ -234,6 +235,7 @@ def _check_sizes(input_size, hidden_size, output_size):
     check_positive_int(output_size, "output_size")
 
 
+@serializable
 class SimpleRNN(_SequenceModel):
     """Elman RNN plus a linear head (chapter: Simple RNN); ``layers.SimpleRNN`` with tanh."""
 
@@ -244,6 +246,7 @@ class SimpleRNN(_SequenceModel):
         super().__init__(rnn, input_size, output_size, return_sequences, **kwargs)
 
 
+@serializable
 class LSTM(_SequenceModel):
     """LSTM plus a linear head (chapter: LSTM); ``layers.LSTM``.
 
@@ -257,6 +260,7 @@ class LSTM(_SequenceModel):
         super().__init__(rnn, input_size, output_size, return_sequences, **kwargs)
 
 
+@serializable
 class PeepholeLSTM(_SequenceModel):
     """LSTM with diagonal peepholes plus a linear head (chapter: LSTM).
 
@@ -271,6 +275,7 @@ class PeepholeLSTM(_SequenceModel):
         super().__init__(rnn, input_size, output_size, return_sequences, **kwargs)
 
 
+@serializable
 class GRU(_SequenceModel):
     """GRU plus a linear head (chapter: GRU); ``layers.GRU`` with ``reset_after=True``,
     which computes the same function as ``torch.nn.GRU``."""
@@ -285,6 +290,7 @@ class GRU(_SequenceModel):
 LAYERS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 
 
+@serializable
 class Seq2Seq(keras.Model):
     """An encoder-decoder (chapter: Recurrent networks, overview).
 
