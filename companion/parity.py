@@ -38,6 +38,14 @@ PyTorch                    Keras                   rule
                                                    variance (divided by m - 1), Keras with
                                                    the biased one (divided by m)
 ``RBFLayer``               ``RBFLayer``            centres and log-widths, same shapes
+``nn.ConvTranspose2d``     ``layers.               kernel is ``weight`` transposed from
+                           Conv2DTranspose``       ``(in, out, kh, kw)`` to ``(kh, kw, out,
+                                                   in)``, with no spatial flip; strides must
+                                                   agree, and the padding must crop alike:
+                                                   Keras ``"valid"`` is PyTorch
+                                                   ``padding=0, output_padding=0``, Keras
+                                                   ``"same"`` is ``2 * padding == kernel -
+                                                   stride`` with ``output_padding=0``
 =========================  ======================  ==========================================
 
 A pair with no rule raises a ``ValueError`` that names it; so does a pair
@@ -58,7 +66,10 @@ import numpy as np
 
 
 def _numpy(tensor) -> np.ndarray:
-    return tensor.detach().cpu().numpy()
+    """A copy of a tensor's values. Not a view: on the JAX backend a Keras variable
+    assigned from a NumPy array can keep sharing its memory, and a later in-place
+    PyTorch update (an optimizer step) would then change the Keras weights too."""
+    return tensor.detach().cpu().numpy().copy()
 
 
 def _linear_to_dense(t_layer, k_layer) -> None:
@@ -185,6 +196,52 @@ def _conv2d_to_conv2d(t_layer, k_layer) -> None:
     k_layer.set_weights(weights)
 
 
+def _conv_transpose_to_conv_transpose(t_layer, k_layer) -> None:
+    """``nn.ConvTranspose2d`` -> ``layers.Conv2DTranspose``.
+
+    PyTorch stores the weight as ``(in, out, kh, kw)`` (the layout of the
+    convolution it transposes, read backwards); Keras as ``(kh, kw, out, in)``.
+    Both scatter every input pixel through the kernel without flipping it, so
+    the copy is a pure axis permutation. The full transposed convolution has
+    ``(H - 1) * stride + kernel`` rows; PyTorch crops ``padding`` rows at the
+    top and ``padding - output_padding`` at the bottom, Keras ``"valid"``
+    crops none and ``"same"`` crops ``kernel - stride`` rows, the smaller half
+    at the top.
+    """
+    mismatches = []
+    stride, kernel = tuple(t_layer.stride), tuple(t_layer.kernel_size)
+    padding, out_pad = tuple(t_layer.padding), tuple(t_layer.output_padding)
+    if stride != tuple(k_layer.strides):
+        mismatches.append(f"stride {stride} vs {tuple(k_layer.strides)}")
+    if t_layer.groups != 1 or tuple(t_layer.dilation) != (1, 1):
+        mismatches.append("only groups=1 and dilation=1 have a rule")
+    k_out_pad = getattr(k_layer, "output_padding", None)
+    if k_out_pad not in (None, 0, (0, 0)):
+        mismatches.append(f"Keras output_padding={k_out_pad} has no rule")
+    if any(out_pad):
+        mismatches.append(f"PyTorch output_padding={out_pad} crops unevenly; use an even "
+                          "kernel - stride with padding=(kernel - stride) // 2 instead")
+    elif k_layer.padding == "valid" and any(padding):
+        mismatches.append(f"PyTorch padding={padding} crops, Keras 'valid' does not")
+    elif k_layer.padding == "same" and any(2 * p != k - s for p, k, s in zip(padding, kernel, stride)):
+        mismatches.append(f"PyTorch padding={padding} is not Keras 'same' for kernel {kernel} "
+                          f"and stride {stride} (needs 2 * padding == kernel - stride)")
+    if mismatches:
+        raise ValueError(f"ConvTranspose2d and Conv2DTranspose do not match: {'; '.join(mismatches)}")
+    weights = [conv_transpose_kernel(_numpy(t_layer.weight))]
+    if t_layer.bias is not None:
+        weights.append(_numpy(t_layer.bias))
+    k_layer.set_weights(weights)
+
+
+def conv_transpose_kernel(weight: np.ndarray) -> np.ndarray:
+    """PyTorch ``ConvTranspose2d`` weight ``(in, out, kh, kw)`` -> Keras ``(kh, kw, out, in)``."""
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"expected a 4-D (in, out, kh, kw) weight, got shape {weight.shape}")
+    return weight.transpose(2, 3, 1, 0)
+
+
 def _batchnorm_to_batchnorm(t_layer, k_layer) -> None:
     # PyTorch: running = (1 - m) * running + m * batch;
     # Keras:   moving  = momentum * moving + (1 - momentum) * batch.
@@ -213,6 +270,7 @@ RULES = {
     ("GRUCell", "GRUCell"): _gru_rule,
     ("Conv2d", "Conv2D"): _conv2d_to_conv2d,
     ("BatchNorm2d", "BatchNormalization"): _batchnorm_to_batchnorm,
+    ("ConvTranspose2d", "Conv2DTranspose"): _conv_transpose_to_conv_transpose,
 }
 
 LAYOUTS = ("features", "NCHW")
@@ -313,3 +371,34 @@ def max_abs_difference(torch_model, keras_model, x, layout: str = "features") ->
     if out_t.shape != out_k.shape:
         raise ValueError(f"output shapes differ: PyTorch {out_t.shape}, Keras {out_k.shape}")
     return float(np.max(np.abs(out_t - out_k)))
+
+
+# ---------------------------------------------------------------- part VIII: hybrid models
+
+def _layernorm_to_layernorm(t_layer, k_layer) -> None:
+    """``nn.LayerNorm`` -> ``layers.LayerNormalization``: gamma and beta; epsilons must agree
+    (PyTorch's default is 1e-5, Keras's 1e-3)."""
+    if abs(k_layer.epsilon - t_layer.eps) > 1e-12:
+        raise ValueError(f"LayerNorm epsilon differs: PyTorch {t_layer.eps}, Keras {k_layer.epsilon}")
+    k_layer.set_weights([_numpy(t_layer.weight), _numpy(t_layer.bias)])
+
+
+def _conv2d_to_depthwise(t_layer, k_layer) -> None:
+    """A depthwise ``nn.Conv2d`` (groups == channels) -> ``layers.DepthwiseConv2D``:
+    weight ``(C, 1, kh, kw)`` -> kernel ``(kh, kw, C, 1)``."""
+    if t_layer.groups != t_layer.in_channels or t_layer.out_channels != t_layer.in_channels:
+        raise ValueError("only a depthwise Conv2d (groups == in == out channels) maps to DepthwiseConv2D")
+    if tuple(t_layer.stride) != tuple(k_layer.strides):
+        raise ValueError(f"depthwise stride {tuple(t_layer.stride)} vs {tuple(k_layer.strides)}")
+    weights = [_numpy(t_layer.weight).transpose(2, 3, 0, 1)]
+    if t_layer.bias is not None:
+        weights.append(_numpy(t_layer.bias))
+    k_layer.set_weights(weights)
+
+
+RULES.update({
+    ("LayerNorm", "LayerNormalization"): _layernorm_to_layernorm,
+    ("Conv2d", "DepthwiseConv2D"): _conv2d_to_depthwise,
+    ("GATAttention", "GATAttention"): _same_shapes,
+    ("RelativePositionBias", "RelativePositionBias"): _same_shapes,
+})

@@ -112,3 +112,23 @@ def test_copy_refuses_models_that_do_not_line_up():
         parity.copy_torch_to_keras(TorchMLP(4, (3, 3), 2), KerasMLP(4, (3,), 2))
     with pytest.raises(ValueError, match="not compatible|shape"):
         parity.copy_torch_to_keras(TorchMLP(4, (3,), 2), KerasMLP(4, (5,), 2))
+
+
+def test_a_weight_copy_is_not_a_view_of_the_pytorch_tensor():
+    """On JAX (tests/test_keras_backends.py runs this file there), a Keras variable assigned from a NumPy view kept sharing PyTorch's memory:
+    an in-place optimizer step on the PyTorch model then changed the Keras twin too."""
+    import numpy as np
+    import torch
+
+    from companion import parity
+    from companion.keras import MLP as KerasMLP
+    from companion.torch import MLP as TorchMLP
+
+    t, k = TorchMLP(4, (3,), 2), KerasMLP(4, (3,), 2)
+    parity.copy_torch_to_keras(t, k)
+    x = np.ones((1, 4), np.float32)
+    before = parity.outputs(t, k, x)[1]
+    with torch.no_grad():
+        for p in t.parameters():
+            p.add_(1.0)                      # in place, as an optimizer step is
+    np.testing.assert_array_equal(parity.outputs(t, k, x)[1], before)
