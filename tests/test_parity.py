@@ -115,8 +115,9 @@ def test_copy_refuses_models_that_do_not_line_up():
 
 
 def test_a_weight_copy_is_not_a_view_of_the_pytorch_tensor():
-    """On JAX (tests/test_keras_backends.py runs this file there), a Keras variable assigned from a NumPy view kept sharing PyTorch's memory:
-    an in-place optimizer step on the PyTorch model then changed the Keras twin too."""
+    """On JAX (tests/test_keras_backends.py runs this file there), a Keras variable
+    assigned from a NumPy view kept sharing PyTorch's memory: an in-place optimizer
+    step on the PyTorch model then changed the Keras twin too."""
     import numpy as np
     import torch
 
