@@ -54,6 +54,14 @@ PyTorch recurrent layer, a GRU whose two sides disagree on ``reset_after``,
 convolutions whose stride, groups or padding differ, batch norms with
 mismatched momentum or epsilon).
 
+So the twins compute the same function right after a copy, and keep doing so
+through training only where no batch normalization runs in training mode:
+after training-mode batches the running variances drift apart by the factor
+``m / (m - 1)`` per batch, and so do the evaluation outputs (3.9e-4 after
+three batches of a bottleneck block, ``tests/test_parity.py``). To compare
+twins after training, copy the trained PyTorch weights and running statistics
+into the Keras twin again.
+
 Pooling, padding, activation, dropout and flatten layers carry no weights:
 the twins must simply be built to match (``companion/keras/cnn.py`` says
 how). Images: PyTorch models take NCHW, Keras models NHWC, so
