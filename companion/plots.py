@@ -292,45 +292,67 @@ def _op(ax, x, y, symbol):
     ax.text(x, y, symbol, ha="center", va="center", fontsize=9, zorder=3)
 
 
-def draw_lstm_cell(ax=None, peephole: bool = False):
+LSTM_STAGES = ("forget", "input", "cell", "output")
+
+
+def draw_lstm_cell(ax=None, peephole: bool = False, upto: str = "output"):
     """The LSTM cell: the cell state runs along the top, the gates sit below it.
 
-    With ``peephole=True`` the dashed peephole connections from the cell state
-    to the gates are drawn too.
+    ``upto`` builds the cell up one block at a time, in the order of
+    ``LSTM_STAGES``: ``"forget"`` draws the cell state and the forget gate
+    ``f_t``, ``"input"`` adds the input gate ``i_t`` and the addition to the
+    cell state, ``"cell"`` the candidate ``g_t`` (the cell update is then
+    complete), and ``"output"`` (the default, the whole cell) the output gate
+    ``o_t`` and the hidden state ``h_t``; any other value raises
+    ``ValueError``. With ``peephole=True`` the dashed
+    peephole connections from the cell state to the gates drawn so far are
+    drawn too.
     """
+    if upto not in LSTM_STAGES:
+        raise ValueError(f"upto must be one of {LSTM_STAGES}, got {upto!r}")
+    shown = set(LSTM_STAGES[:LSTM_STAGES.index(upto) + 1])
     ax = ax or plt.subplots(figsize=(8, 4.2))[1]
     # the cell-state conveyor belt
     _arrow(ax, -0.4, 3, 6.4, 3, color="#2E86AB")
     ax.text(-0.45, 3.15, "$c_{t-1}$", fontsize=10)
     ax.text(6.05, 3.15, "$c_t$", fontsize=10)
     _op(ax, 1.5, 3, "x")
-    _op(ax, 3.0, 3, "+")
-    # gates
-    for x, label in [(1.5, "$f_t$\n$\\sigma$"), (2.5, "$i_t$\n$\\sigma$"), (3.5, "$g_t$\ntanh"),
-                     (4.7, "$o_t$\n$\\sigma$")]:
-        _gate(ax, x, 1.1, label)
-    _op(ax, 3.0, 2.1, "x")
+    # gates, in the order of LSTM_STAGES
+    gates = [("forget", 1.5, "$f_t$\n$\\sigma$"), ("input", 2.5, "$i_t$\n$\\sigma$"),
+             ("cell", 3.5, "$g_t$\ntanh"), ("output", 4.7, "$o_t$\n$\\sigma$")]
+    for stage, x, label in gates:
+        if stage in shown:
+            _gate(ax, x, 1.1, label)
     _arrow(ax, 1.5, 1.32, 1.5, 2.83)
-    _arrow(ax, 2.5, 1.32, 2.86, 2.0)
-    _arrow(ax, 3.5, 1.32, 3.14, 2.0)
-    _arrow(ax, 3.0, 2.27, 3.0, 2.83)
+    if "input" in shown:
+        _op(ax, 3.0, 3, "+")
+        _op(ax, 3.0, 2.1, "x")
+        _arrow(ax, 2.5, 1.32, 2.86, 2.0)
+        _arrow(ax, 3.0, 2.27, 3.0, 2.83)
+    if "cell" in shown:
+        _arrow(ax, 3.5, 1.32, 3.14, 2.0)
     # output
-    _box(ax, 4.7, 2.4, "tanh", "#E0E0E0", w=0.5, h=0.3, fontsize=8)
-    _arrow(ax, 4.7, 3.0, 4.7, 2.56)
-    _op(ax, 5.4, 1.7, "x")
-    _arrow(ax, 4.7, 2.24, 5.26, 1.78)
-    _arrow(ax, 4.7, 1.32, 5.24, 1.64)
-    _arrow(ax, 5.57, 1.7, 6.4, 1.7)
-    ax.text(6.05, 1.85, "$h_t$", fontsize=10)
-    # inputs to every gate
-    _arrow(ax, -0.4, 0.2, 4.7, 0.2, style="-")
+    if "output" in shown:
+        _box(ax, 4.7, 2.4, "tanh", "#E0E0E0", w=0.5, h=0.3, fontsize=8)
+        _arrow(ax, 4.7, 3.0, 4.7, 2.56)
+        _op(ax, 5.4, 1.7, "x")
+        _arrow(ax, 4.7, 2.24, 5.26, 1.78)
+        _arrow(ax, 4.7, 1.32, 5.24, 1.64)
+        _arrow(ax, 5.57, 1.7, 6.4, 1.7)
+        ax.text(6.05, 1.85, "$h_t$", fontsize=10)
+    # inputs to every gate drawn
+    last = max(x for stage, x, _ in gates if stage in shown)
+    _arrow(ax, -0.4, 0.2, last, 0.2, style="-")
     ax.text(-0.45, 0.3, "$h_{t-1}$, $x_t$", fontsize=10)
-    for x in (1.5, 2.5, 3.5, 4.7):
-        _arrow(ax, x, 0.2, x, 0.88)
+    for stage, x, _ in gates:
+        if stage in shown:
+            _arrow(ax, x, 0.2, x, 0.88)
     if peephole:
-        for x0, x1 in ((0.85, 1.35), (1.15, 2.3)):   # both from c_{t-1}, before the forget step
-            _arrow(ax, x0, 2.95, x1, 1.32, color="#9B2226", style="-|>")
-        _arrow(ax, 4.35, 2.95, 4.6, 1.32, color="#9B2226")
+        for x0, x1, stage in ((0.85, 1.35, "forget"), (1.15, 2.3, "input")):   # both from c_{t-1}
+            if stage in shown:
+                _arrow(ax, x0, 2.95, x1, 1.32, color="#9B2226", style="-|>")
+        if "output" in shown:
+            _arrow(ax, 4.35, 2.95, 4.6, 1.32, color="#9B2226")
         ax.text(0.4, 2.0, "peepholes", color="#9B2226", fontsize=8)
     ax.set_xlim(-0.6, 6.6)
     ax.set_ylim(-0.1, 3.5)
@@ -726,3 +748,31 @@ def draw_computation_graph(ax, nodes, edges, notes=None, backward_y=None):
         ax.text((min(xs) + max(xs)) / 2, backward_y + 0.08, "backward pass", color="#C0392B",
                 ha="center", va="bottom", fontsize=9)
     ax.set_axis_off()
+
+
+def plot_ode_vs_resnet(f, y0, t1: float = 1.0, depths=(4,), lim: float = 2.2, ax=None, title=None):
+    """A 2-D vector field ``f(y)`` (arrows), the exact trajectory from ``y0`` (line) and the
+    states of residual networks ``y + (t1 / N) f(y)`` with ``N`` blocks (dots): a ResNet is
+    Euler's method, and a neural ODE the limit of ever more, ever smaller blocks."""
+    from companion.numpy.ode import euler, rk4
+
+    ax = ax or plt.gca()
+    g = np.linspace(-lim, lim, 17)
+    xx, yy = np.meshgrid(g, g)
+    field = np.array([f(np.array([a, b])) for a, b in zip(xx.ravel(), yy.ravel())])
+    norm = np.linalg.norm(field, axis=1, keepdims=True) + 1e-9
+    ax.quiver(xx, yy, *(field / norm).T.reshape(2, *xx.shape), norm.reshape(xx.shape),
+              cmap="Greys", alpha=0.45, scale=30, width=0.003)
+    exact = rk4(lambda t, y: f(y), np.asarray(y0, float), np.linspace(0, t1, 400), 4)
+    ax.plot(*exact.T, color="black", lw=1.5, label="ODE solution (continuous depth)")
+    colors = ["#E4572E", "#2E86AB", "#76B041", "#9B5DE5"]
+    for i, n in enumerate(depths):
+        states = euler(lambda t, y: f(y), np.asarray(y0, float), np.linspace(0, t1, n + 1))
+        ax.plot(*states.T, "o-", ms=4, lw=0.8, color=colors[i % len(colors)],
+                label=f"ResNet with {n} blocks (Euler, step {t1 / n:.3g})")
+    ax.scatter(*np.asarray(y0), s=60, color="black", zorder=5)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xlabel="$h_1$", ylabel="$h_2$")
+    ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -39,3 +39,19 @@ def test_paths_are_drawn_over_the_contours_with_the_minimum_marked():
     star = ax.get_lines()[2]
     assert abs(star.get_xdata()[0]) < 0.02 and abs(star.get_ydata()[0]) < 0.02
     plt.close("all")
+
+
+def test_lstm_cell_is_built_up_one_gate_at_a_time():
+    gates = ["$f_t$\n$\\sigma$", "$i_t$\n$\\sigma$", "$g_t$\ntanh", "$o_t$\n$\\sigma$"]
+    for n, stage in enumerate(plots.LSTM_STAGES, start=1):
+        texts = {t.get_text() for t in plots.draw_lstm_cell(upto=stage).texts}
+        assert [g in texts for g in gates] == [True] * n + [False] * (4 - n)
+        assert ("$h_t$" in texts) == (stage == "output")
+    whole, last = plots.draw_lstm_cell(), plots.draw_lstm_cell(upto="output")
+    assert len(whole.patches) == len(last.patches) and len(whole.texts) == len(last.texts)
+    plt.close("all")
+
+
+def test_lstm_cell_rejects_an_unknown_stage():
+    with pytest.raises(ValueError, match="upto must be one of"):
+        plots.draw_lstm_cell(upto="candidate")
