@@ -107,15 +107,16 @@ class Perceptron(keras.Model):
 def fit_linear_least_squares(layer: layers.Dense, features, targets, ridge: float = 1e-6) -> None:
     """Set ``layer`` to the ridge-regression solution from ``features`` to ``targets``.
 
-    Solves ``(H^T H + ridge I) W = H^T Y`` with a column of ones in ``H`` for
-    the bias, in float64 for accuracy, and writes the result into the layer.
+    Solves ``(A^T A + ridge I) W = A^T Y``, where ``A`` holds the hidden
+    activations and a column of ones for the bias, in float64 for accuracy,
+    and writes the result into the layer.
     """
     features = ops.cast(features, "float64")
     h = ops.concatenate([features, ops.ones((ops.shape(features)[0], 1), dtype="float64")], axis=1)
     y = ops.reshape(ops.cast(targets, "float64"), (ops.shape(features)[0], -1))
     if y.shape[1] != layer.units:
         raise ValueError(f"targets must have {layer.units} columns, got {y.shape[1]}")
-    # H^T H and H^T Y with einsum: on the torch backend ops.matmul may return float32.
+    # A^T A and A^T Y with einsum: on the torch backend ops.matmul may return float32.
     gram = ops.einsum("ni,nj->ij", h, h) + ridge * ops.eye(h.shape[1], dtype="float64")
     solution = ops.solve(gram, ops.einsum("ni,nj->ij", h, y))    # (features + 1, outputs)
     layer.kernel.assign(ops.cast(solution[:-1], "float32"))          # Keras kernels are (in, out)
@@ -256,11 +257,13 @@ class FunctionalLinkNet(keras.Model):
 
 
 class HighwayLayer(layers.Layer):
-    """One highway layer (Srivastava et al., 2015): ``y = T * H(x) + (1 - T) * x``.
+    """One highway layer (Srivastava et al., 2015).
 
-    ``H`` is a ReLU layer and ``T`` a sigmoid *transform gate*. The gate's bias
-    starts negative (``gate_bias``), so at first the layer mostly carries its
-    input through unchanged and a deep stack starts close to the identity.
+    ``y = gate(x) * transform(x) + (1 - gate(x)) * x``, where ``transform`` is a
+    ReLU layer and ``gate`` a sigmoid *transform gate* (the paper's H and T).
+    The gate's bias starts negative (``gate_bias``), so at first the layer
+    mostly carries its input through unchanged and a deep stack starts close
+    to the identity.
     """
 
     def __init__(self, width: int, gate_bias: float = -2.0, **kwargs):

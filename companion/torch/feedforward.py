@@ -100,8 +100,9 @@ def fit_linear_least_squares(layer: nn.Linear, features: torch.Tensor, targets: 
                              ridge: float = 1e-6) -> None:
     """Set ``layer`` to the ridge-regression solution from ``features`` to ``targets``.
 
-    Solves ``(H^T H + ridge I) W = H^T Y`` with a column of ones in ``H`` for
-    the bias, in float64 for accuracy, and writes the result into the layer.
+    Solves ``(A^T A + ridge I) W = A^T Y``, where ``A`` holds the hidden
+    activations and a column of ones for the bias, in float64 for accuracy,
+    and writes the result into the layer.
     """
     h = torch.cat([features, torch.ones(len(features), 1, device=features.device)], dim=1).double()
     y = targets.double().reshape(len(targets), -1)
@@ -243,11 +244,13 @@ class FunctionalLinkNet(nn.Module):
 
 
 class HighwayLayer(nn.Module):
-    """One highway layer (Srivastava et al., 2015): ``y = T * H(x) + (1 - T) * x``.
+    """One highway layer (Srivastava et al., 2015).
 
-    ``H`` is a ReLU layer and ``T`` a sigmoid *transform gate*. The gate's bias
-    starts negative (``gate_bias``), so at first the layer mostly carries its
-    input through unchanged and a deep stack starts close to the identity.
+    ``y = gate(x) * transform(x) + (1 - gate(x)) * x``, where ``transform`` is a
+    ReLU layer and ``gate`` a sigmoid *transform gate* (the paper's H and T).
+    The gate's bias starts negative (``gate_bias``), so at first the layer
+    mostly carries its input through unchanged and a deep stack starts close
+    to the identity.
     """
 
     def __init__(self, width: int, gate_bias: float = -2.0):
