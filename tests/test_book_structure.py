@@ -179,6 +179,31 @@ def test_model_chapter_draws_its_architecture(chapter):
     assert re.search(r"\bplots\.draw_\w+\(", early), "draw the architecture in lens 1 or 3"
 
 
+_CELL = re.compile(r"```\{code-cell\}[^\n]*\n((?::[^\n]*\n)*)\n?(.*?)\n```", re.S)
+
+
+def _only_checks(source: str) -> bool:
+    """A cell whose statements are all asserts and prints (continuation lines aside)."""
+    statements = [line for line in source.splitlines()
+                  if line.strip() and not line.startswith((" ", "\t", "#", ")", "]"))]
+    return bool(statements) and any(s.startswith("assert") for s in statements) and all(
+        s.startswith(("assert", "print(")) for s in statements)
+
+
+@pytest.mark.parametrize("page", [f"{f}.md" for f in toc_files()
+                                  if (ROOT / f"{f}.md").read_text().count("{code-cell}")])
+def test_check_cells_are_folded_and_say_what_was_measured(page):
+    """The reader sees results, not test code: check cells are hide-input and print a line."""
+    text = (ROOT / page).read_text()
+    for match in _CELL.finditer(text):
+        options, source = match.group(1), match.group(2)
+        if _only_checks(source):
+            assert "hide-input" in options, f"fold this check cell (tags: [hide-input]):\n{source}"
+            assert "print(" in source, f"a folded check prints a one-line result:\n{source}"
+    for phrase in ("required:", "the check cell", "check cell asserts"):
+        assert phrase not in text, f"say what was measured, not '{phrase}'"
+
+
 def test_every_citation_resolves():
     known = bib_keys()
     for page in chapter_sources():
