@@ -282,3 +282,42 @@ def test_bad_schedule_arguments_raise():
         O.cosine_decay(t, 0.1, 10, lr_min=0.2)
     with pytest.raises(ValueError, match="larger than warmup"):
         O.warmup_cosine(t, 0.1, 10, 10)
+
+
+def _defaults(cls, keep=None):
+    import inspect
+
+    return {k: v.default for k, v in inspect.signature(cls).parameters.items()
+            if v.default is not inspect.Parameter.empty and v.default is not None
+            and not isinstance(v.default, bool) and (keep is None or k in keep)}
+
+
+def test_pytorch_optimizer_defaults_are_as_the_chapter_states():
+    """The table of section 6 of the optimizers chapter prints these; it relies on them."""
+    import torch
+
+    assert _defaults(torch.optim.SGD)["lr"] == 1e-3
+    adagrad = _defaults(torch.optim.Adagrad)
+    assert (adagrad["lr"], adagrad["initial_accumulator_value"], adagrad["eps"]) == (1e-2, 0, 1e-10)
+    rmsprop = _defaults(torch.optim.RMSprop)
+    assert (rmsprop["lr"], rmsprop["alpha"], rmsprop["eps"]) == (1e-2, 0.99, 1e-8)
+    adadelta = _defaults(torch.optim.Adadelta)
+    assert (adadelta["lr"], adadelta["rho"], adadelta["eps"]) == (1.0, 0.9, 1e-6)
+    assert _defaults(torch.optim.Adam)["eps"] == 1e-8
+    assert _defaults(torch.optim.AdamW)["weight_decay"] == 1e-2
+
+
+def test_keras_optimizer_defaults_are_as_the_chapter_states():
+    import keras
+
+    o = keras.optimizers
+    assert _defaults(o.SGD)["learning_rate"] == 1e-2
+    adagrad = _defaults(o.Adagrad)
+    assert (adagrad["learning_rate"], adagrad["initial_accumulator_value"],
+            adagrad["epsilon"]) == (1e-3, 0.1, 1e-7)
+    rmsprop = _defaults(o.RMSprop)
+    assert (rmsprop["learning_rate"], rmsprop["rho"], rmsprop["epsilon"]) == (1e-3, 0.9, 1e-7)
+    adadelta = _defaults(o.Adadelta)
+    assert (adadelta["learning_rate"], adadelta["rho"], adadelta["epsilon"]) == (1e-3, 0.95, 1e-7)
+    assert _defaults(o.Adam)["epsilon"] == 1e-7
+    assert _defaults(o.AdamW)["weight_decay"] == 0.004
