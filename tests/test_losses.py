@@ -160,7 +160,27 @@ def test_triplet_matches_torch(rng):
         F.triplet_margin_loss(t(a), t(p), t(n), margin=1.0).item(), rel=1e-4)
 
 
+def test_contrastive_loss_by_hand_and_against_both_frameworks(rng):
+    """Similar pairs cost d^2/2, dissimilar ones max(0, m - d)^2/2; checked in torch and keras.ops."""
+    a, b = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), np.array([[3.0, 4.0], [0.3, 0.4], [3.0, 4.0]])
+    # distances 5, 0.5, 5; labels similar, dissimilar, dissimilar; margin 2
+    assert L.contrastive(a, b, [1, 0, 0], margin=2.0, reduction="none") == pytest.approx(
+        [12.5, 1.125, 0.0])
+    x1, x2 = rng.normal(size=(2, 8, 5))
+    same = rng.integers(0, 2, size=8)
+    reference = L.contrastive(x1, x2, same, margin=1.5)
+    d = torch.linalg.norm(t(x1) - t(x2), dim=-1)
+    y = t(same.astype(float))
+    torch_loss = (y * d**2 + (1 - y) * torch.clamp(1.5 - d, min=0) ** 2).mean() / 2
+    assert torch_loss.item() == pytest.approx(reference)
+    dk = keras.ops.norm(x1 - x2, axis=-1)
+    keras_loss = keras.ops.mean(same * dk**2 + (1 - same) * keras.ops.maximum(1.5 - dk, 0.0) ** 2) / 2
+    assert float(keras_loss) == pytest.approx(reference)
+
+
 @pytest.mark.parametrize("call, message", [
+    (lambda: L.contrastive(np.zeros((2, 3)), np.ones((2, 3)), [1, 2]), "1 \\(similar\\) or 0"),
+    (lambda: L.contrastive(np.zeros((2, 3)), np.ones((2, 3)), [1]), "one label per pair"),
     (lambda: L.mse(np.zeros(3), np.zeros(4)), "same shape"),
     (lambda: L.huber(np.zeros(3), np.zeros(3), delta=0), "delta must be a positive"),
     (lambda: L.mae(np.zeros(2), np.zeros(2), reduction="avg"), "unknown reduction 'avg'"),

@@ -298,6 +298,27 @@ def kl_divergence(p, q, reduction: str = "mean"):
     return _reduce(terms.sum(axis=1), reduction)
 
 
+def contrastive(first, second, similar, margin: float = 1.0, reduction: str = "mean"):
+    """Contrastive loss of Hadsell, Chopra and LeCun (2006) on pairs of embeddings.
+
+    With ``d = ||first - second||`` (Euclidean, per row), a similar pair
+    (``similar == 1``) costs ``d**2 / 2`` and a dissimilar one (``similar == 0``)
+    ``max(0, margin - d)**2 / 2``: similar pairs are pulled together, dissimilar
+    ones pushed at least ``margin`` apart. (The paper writes the label the other
+    way round, 0 for similar.) Neither framework has it built in.
+    """
+    margin = _positive(margin, "margin")
+    a, b = _same_shape(first, second, "contrastive")
+    similar = np.asarray(similar)
+    if similar.shape != a.shape[:-1] or not np.isin(similar, (0, 1)).all():
+        raise ValueError(f"contrastive expects one label per pair, 1 (similar) or 0 "
+                         f"(dissimilar), of shape {a.shape[:-1]}; got {similar.shape} "
+                         f"with values {np.unique(similar)[:5]}")
+    d = np.linalg.norm(a - b, axis=-1)
+    per_pair = np.where(similar == 1, d**2, np.maximum(0.0, margin - d) ** 2) / 2
+    return _reduce(per_pair, reduction)
+
+
 def triplet(anchor, positive, negative, margin: float = 1.0, reduction: str = "mean"):
     """``max(0, ||a - p|| - ||a - n|| + margin)`` with Euclidean distances (FaceNet-style).
 
