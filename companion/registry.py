@@ -174,6 +174,29 @@ MODELS: tuple[ModelSpec, ...] = (
         kwargs=dict(in_channels=5, c1=4, c3_reduce=3, c3=6, c5_reduce=2, c5=3, pool_proj=2),
         input_shape=(2, 5, 7, 7), bad_input_shape=(2, 3, 7, 7), layout="NCHW", any_size=True,
     ),
+    # ---- part V: autoencoders
+    ModelSpec(
+        name="Autoencoder", family="autoencoders", chapter="book/autoencoders/autoencoder.md",
+        module="autoencoders", kwargs=dict(in_features=12, code_size=3, hidden=(8,)),
+        input_shape=(5, 12), bad_input_shape=(5, 10),
+    ),
+    ModelSpec(
+        name="DenoisingAutoencoder", family="autoencoders", chapter="book/autoencoders/denoising.md",
+        module="autoencoders", kwargs=dict(in_features=12, code_size=16, hidden=(8,), noise=0.2),
+        input_shape=(5, 12), bad_input_shape=(5, 11),
+    ),
+    ModelSpec(
+        name="ConvAutoencoder", family="autoencoders", chapter="book/autoencoders/index.md",
+        module="autoencoders", in_depth=False,
+        kwargs=dict(in_channels=1, size=8, channels=(4, 6)),
+        input_shape=(3, 1, 8, 8), bad_input_shape=(3, 1, 12, 12), layout="NCHW",
+    ),
+    ModelSpec(
+        name="VAE", family="autoencoders", chapter="book/autoencoders/vae.md",
+        module="autoencoders", kwargs=dict(in_features=12, code_size=2, hidden=(8,)),
+        input_shape=(5, 12), bad_input_shape=(5, 13),
+    ),
+
 )
 
 

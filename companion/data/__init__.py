@@ -4,6 +4,8 @@ Every loader takes a ``seed`` so that a rerun gives the same arrays. Features
 are ``float32``; class labels are ``int64``.
 """
 from companion.data.core import Split, split
+from companion.data.corruptions import (CORRUPTIONS, corrupt, gaussian_noise, masking,
+                                        salt_and_pepper)
 from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_problem,
                                       char_corpus, co2, forecasting_split, reversal,
                                       sine_windows, sunspots, windows)
@@ -15,6 +17,7 @@ from companion.data.sklearn_sets import digits
 from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
 __all__ = [
+    "CORRUPTIONS", "corrupt", "gaussian_noise", "masking", "salt_and_pepper",
     "SHAPES", "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "channels_last",
     "char_corpus", "co2", "digits", "digits32", "forecasting_split", "linearly_separable",
     "logic_gate", "mnist", "moons", "noisy_sine", "random_flip", "random_shift", "read_idx",

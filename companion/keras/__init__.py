@@ -21,3 +21,7 @@ __all__ = [
     "Perceptron", "RBFLayer", "RBFNetwork", "Seq2Seq", "SimpleRNN", "TrigExpansion",
     "evaluate", "gradients", "input_gradients", "predict", "train", "train_perceptron",
 ]
+from companion.keras.autoencoders import (VAE, Autoencoder, ConvAutoencoder,  # noqa: E402  (part V)
+                                      DenoisingAutoencoder)
+
+__all__ += ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE"]

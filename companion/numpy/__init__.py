@@ -5,6 +5,7 @@ PyTorch and Keras implementations must agree with them.
 """
 from companion.numpy import (backprop, initialization, losses, metrics, neuron,  # Part I modules
                              normalization, optimizers, regularization)
+from companion.numpy import autoencoders  # Part V
 from companion.numpy.activations import (ACTIVATIONS, derivative, elu, gelu, gelu_tanh,
                                          leaky_relu, relu, sigmoid, sigmoid_with_temperature,
                                          softmax, softmax_jacobian, step, tanh)
@@ -17,7 +18,8 @@ from companion.numpy.rnn import (gru_forward, lstm_forward, recurrent_parameter_
                                  rnn_backward, rnn_forward)
 
 __all__ = [
-    "backprop", "initialization", "losses", "metrics", "neuron", "normalization", "optimizers",
+    "autoencoders", "backprop", "initialization", "losses", "metrics", "neuron", "normalization",
+    "optimizers",
     "regularization", "derivative", "elu", "gelu", "gelu_tanh", "leaky_relu",
     "sigmoid_with_temperature", "softmax_jacobian", "step",
     "ACTIVATIONS", "conv2d", "conv_parameter_count", "output_size", "pool2d",

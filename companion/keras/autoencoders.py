@@ -1,0 +1,322 @@
+"""Autoencoders in Keras 3 (part V of the book).
+
+Read side by side with ``companion/torch/autoencoders.py``: same class names,
+same constructor arguments, same layer order. Images are NHWC here.
+
+Two details make the twins compute the same function:
+
+* the encoder's strided convolutions are PyTorch's ``padding=1``, written as
+  ``ZeroPadding2D(1)`` then a ``"valid"`` convolution (``companion.keras.cnn.conv``);
+* the decoder's ``Conv2DTranspose(k=4, strides=2, padding="same")`` crops one
+  pixel on each side of the full transposed convolution, exactly what
+  PyTorch's ``ConvTranspose2d(k=4, stride=2, padding=1)`` does.
+
+The VAE adds its loss (the negative ELBO) with ``add_loss`` inside ``call``
+when ``training=True``, so ``model.compile(optimizer)`` then ``model.fit(x)``
+trains it on any backend, with no custom ``train_step``.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from companion.checks import check_choice, check_features, check_float, check_image, \
+    check_positive_int
+from companion.keras.cnn import conv
+from companion.keras.saving import serializable
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+OUTPUTS = ("linear", "sigmoid")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def _check_code_size(in_features, code_size, undercomplete, model):
+    check_positive_int(in_features, "in_features")
+    check_positive_int(code_size, "code_size")
+    if undercomplete and code_size > in_features:
+        raise ValueError(
+            f"{model}: code_size={code_size} is larger than the input ({in_features} features); "
+            "an undercomplete autoencoder needs code_size <= in_features "
+            "(pass undercomplete=False for an overcomplete one, with a penalty or noise)")
+
+
+def _check_widths(hidden) -> tuple:
+    hidden = tuple(hidden)
+    for h in hidden:
+        check_positive_int(h, "hidden width")
+    return hidden
+
+
+def _mlp(widths, activation: str) -> list:
+    return [layers.Dense(w, activation=activation) for w in widths]
+
+
+# ---------------------------------------------------------------- Autoencoder
+
+@serializable
+class Autoencoder(keras.Model):
+    """A fully connected autoencoder (chapter: the classic autoencoder); see the PyTorch twin."""
+
+    _build_in_init = True   # a subclass that adds state of its own builds after adding it
+
+    def __init__(self, in_features: int, code_size: int, hidden=(), activation: str = "relu",
+                 output: str = "linear", undercomplete: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        _check_code_size(in_features, code_size, undercomplete, "Autoencoder")
+        hidden = _check_widths(hidden)
+        check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(output, OUTPUTS, "output")
+        self.in_features, self.code_size = in_features, code_size
+        self.encoder = keras.Sequential([keras.Input((in_features,)),
+                                         *_mlp(hidden, activation), layers.Dense(code_size)])
+        self.decoder = keras.Sequential([
+            keras.Input((code_size,)), *_mlp(tuple(reversed(hidden)), activation),
+            layers.Dense(in_features, activation=None if output == "linear" else "sigmoid")])
+        if self._build_in_init:
+            self.build((None, in_features))
+
+    def encode(self, x, training=False):
+        check_features(x.shape, self.in_features, type(self).__name__)
+        check_float(x.dtype, type(self).__name__)
+        return self.encoder(x, training=training)
+
+    def decode(self, z, training=False):
+        return self.decoder(z, training=training)
+
+    def call(self, x, training=False):
+        return self.decoder(self.encode(x, training=training), training=training)
+
+
+# ---------------------------------------------------------------- DenoisingAutoencoder
+
+CORRUPTIONS = ("gaussian", "salt_and_pepper", "masking")
+
+
+def _check_corruption(corruption, noise, model):
+    check_choice(corruption, CORRUPTIONS, "corruption")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 1.0:
+        raise ValueError(f"{model}: the corruption level must be a number in [0, 1], got {noise!r}")
+
+
+@serializable
+class DenoisingAutoencoder(Autoencoder):
+    """An ``Autoencoder`` that corrupts its own input when ``training=True``; see the PyTorch twin.
+
+    The noise comes from ``keras.random`` with the model's own seed generator,
+    so ``fit`` draws a fresh corruption for every batch.
+    """
+
+    _build_in_init = False
+
+    def __init__(self, in_features: int, code_size: int, hidden=(), activation: str = "relu",
+                 output: str = "linear", undercomplete: bool = False, noise: float = 0.3,
+                 corruption: str = "gaussian", seed: int | None = None, **kwargs):
+        _check_corruption(corruption, noise, "DenoisingAutoencoder")
+        super().__init__(in_features, code_size, hidden, activation, output, undercomplete, **kwargs)
+        self.noise, self.corruption = float(noise), corruption
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.build((None, in_features))
+
+    def corrupt(self, x):
+        shape = ops.shape(x)
+        if self.corruption == "gaussian":
+            noisy = x + self.noise * keras.random.normal(shape, seed=self.seed_generator, dtype=x.dtype)
+            return ops.clip(noisy, 0.0, 1.0)
+        hit = keras.random.uniform(shape, seed=self.seed_generator) < self.noise
+        if self.corruption == "masking":
+            return ops.where(hit, ops.zeros_like(x), x)
+        salt = ops.cast(keras.random.uniform(shape, seed=self.seed_generator) < 0.5, x.dtype)
+        return ops.where(hit, salt, x)
+
+    def call(self, x, training=False):
+        check_features(x.shape, self.in_features, "DenoisingAutoencoder")
+        check_float(x.dtype, "DenoisingAutoencoder")
+        if training and self.noise > 0:
+            x = self.corrupt(x)
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+
+# ---------------------------------------------------------------- ConvAutoencoder
+
+@serializable
+class ConvAutoencoder(keras.Model):
+    """A convolutional autoencoder for square NHWC images; see the PyTorch twin."""
+
+    def __init__(self, in_channels: int = 1, size: int = 8, channels=(8, 16),
+                 activation: str = "relu", output: str = "sigmoid", **kwargs):
+        super().__init__(**kwargs)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(size, "size")
+        channels = _check_widths(channels)
+        if not channels or size % (2 ** len(channels)):
+            raise ValueError(f"ConvAutoencoder: size={size} must be divisible by "
+                             f"2 ** len(channels) = {2 ** len(channels)}")
+        check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(output, OUTPUTS, "output")
+        self.in_channels, self.size = in_channels, size
+        down = []
+        for c in channels:
+            down += conv(c, 4, stride=2, padding=1) + [layers.Activation(activation)]
+        back = tuple(reversed((in_channels, *channels)))[1:]
+        up = []
+        for i, c in enumerate(back):
+            up.append(layers.Conv2DTranspose(c, 4, strides=2, padding="same"))
+            if i < len(back) - 1:
+                up.append(layers.Activation(activation))
+            elif output == "sigmoid":
+                up.append(layers.Activation("sigmoid"))
+        small = size // 2 ** len(channels)
+        self.encoder = keras.Sequential([keras.Input((size, size, in_channels)), *down])
+        self.decoder = keras.Sequential([keras.Input((small, small, channels[-1])), *up])
+        self.build((None, size, size, in_channels))
+
+    def encode(self, x, training=False):
+        check_image(x.shape, self.in_channels, self.size, "NHWC", "ConvAutoencoder")
+        check_float(x.dtype, "ConvAutoencoder")
+        return self.encoder(x, training=training)
+
+    def decode(self, z, training=False):
+        return self.decoder(z, training=training)
+
+    def call(self, x, training=False):
+        return self.decoder(self.encode(x, training=training), training=training)
+
+
+# ---------------------------------------------------------------- VAE
+
+def gaussian_kl(mean, log_var):
+    """``KL(N(mean, exp(log_var)) || N(0, I))`` per example (summed over the code)."""
+    return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
+
+
+@serializable
+class VAE(keras.Model):
+    """A variational autoencoder (chapter: VAE); see the PyTorch twin.
+
+    ``call(x, training=True)`` samples ``z`` (or uses ``self.noise`` when it is
+    set, a fixed ``(batch, code_size)`` array for tests), adds the negative
+    ELBO with ``add_loss`` and returns the decoder's mean. ``beta`` (an
+    attribute) weighs the KL term during ``fit``.
+    """
+
+    def __init__(self, in_features: int, code_size: int, hidden=(64,), activation: str = "relu",
+                 likelihood: str = "bernoulli", seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        _check_code_size(in_features, code_size, True, "VAE")
+        hidden = _check_widths(hidden)
+        check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(likelihood, LIKELIHOODS, "likelihood")
+        self.in_features, self.code_size, self.likelihood = in_features, code_size, likelihood
+        self.beta, self.noise = 1.0, None
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.encoder = keras.Sequential([keras.Input((in_features,)), *_mlp(hidden, activation)])
+        last = ([in_features, *hidden])[-1]
+        self.mean = layers.Dense(code_size)
+        self.log_var = layers.Dense(code_size)
+        self.decoder = keras.Sequential([keras.Input((code_size,)),
+                                         *_mlp(tuple(reversed(hidden)), activation),
+                                         layers.Dense(in_features)])
+        self.mean.build((None, last))
+        self.log_var.build((None, last))
+        self.build((None, in_features))
+
+    def encode(self, x, training=False):
+        check_features(x.shape, self.in_features, "VAE")
+        check_float(x.dtype, "VAE")
+        h = self.encoder(x, training=training)
+        return self.mean(h), self.log_var(h)
+
+    def decode_logits(self, z, training=False):
+        return self.decoder(z, training=training)
+
+    def decode(self, z, training=False):
+        out = self.decoder(z, training=training)
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    @staticmethod
+    def reparameterize(mean, log_var, eps):
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def log_likelihood(self, x, out):
+        if self.likelihood == "bernoulli":
+            # -BCE with logits, written stably: x*l - softplus(l)
+            return ops.sum(x * out - ops.softplus(out), axis=-1)
+        d = x.shape[-1]
+        return -0.5 * ops.sum(ops.square(x - out), axis=-1) - 0.5 * d * math.log(2 * math.pi)
+
+    def _eps(self, mean, eps=None):
+        if eps is not None:
+            return ops.convert_to_tensor(eps, dtype=mean.dtype)
+        if self.noise is not None:
+            return ops.convert_to_tensor(self.noise, dtype=mean.dtype)
+        return keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+
+    def elbo_terms(self, x, eps=None):
+        """``(reconstruction, kl)`` per example, as in PyTorch."""
+        x = ops.convert_to_tensor(x)
+        mean, log_var = self.encode(x, training=True)
+        eps = self._eps(mean, eps)
+        out = self.decode_logits(self.reparameterize(mean, log_var, eps), training=True)
+        return -self.log_likelihood(x, out), gaussian_kl(mean, log_var)
+
+    def loss_value(self, x, eps=None, beta: float = 1.0):
+        """The negative ELBO, averaged over the batch, in nats (PyTorch: ``loss``)."""
+        reconstruction, kl = self.elbo_terms(x, eps)
+        return ops.mean(reconstruction + beta * kl)
+
+    def call(self, x, training=False):
+        mean, log_var = self.encode(x, training=training)
+        if not training:
+            return self.decode(mean)
+        eps = self._eps(mean)
+        out = self.decode_logits(self.reparameterize(mean, log_var, eps), training=training)
+        self.add_loss(ops.mean(-self.log_likelihood(x, out) + self.beta * gaussian_kl(mean, log_var)))
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def log_weights(self, x, k: int, seed: int = 0) -> np.ndarray:
+        """``log p(x, z_i) - log q(z_i | x)`` for ``k`` samples per example, ``(k, batch)``, NumPy."""
+        check_positive_int(k, "k")
+        x = ops.convert_to_tensor(np.asarray(x, dtype="float32"))
+        mean, log_var = self.encode(x)
+        eps = keras.random.normal((k, *mean.shape), seed=seed)
+        z = self.reparameterize(mean, log_var, eps)
+        out = self.decoder(ops.reshape(z, (-1, self.code_size)))
+        out = ops.reshape(out, (k, -1, self.in_features))
+        log_px = self.log_likelihood(ops.broadcast_to(x, ops.shape(out)), out)
+        log_pz = -0.5 * ops.sum(ops.square(z) + math.log(2 * math.pi), axis=-1)
+        log_qz = -0.5 * ops.sum(ops.square(eps) + log_var + math.log(2 * math.pi), axis=-1)
+        return np.asarray(ops.convert_to_numpy(log_px + log_pz - log_qz))
+
+
+def train_vae(model: VAE, x, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
+              beta: float = 1.0, seed: int = 0) -> dict:
+    """Minimise the negative ELBO with Adam via ``fit``; returns ``{"loss": [...]}``."""
+    keras.utils.set_random_seed(seed)
+    model.beta = beta
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
+    model.optimizer.build(model.trainable_variables)
+    fit = model.fit(np.asarray(x, dtype="float32"), epochs=epochs, batch_size=batch_size,
+                    shuffle=True, verbose=0)
+    return {"loss": [float(v) for v in fit.history["loss"]]}
+
+
+# ---------------------------------------------------------------- contractive penalty
+
+def contractive_penalty(encode, x) -> np.ndarray:
+    """``||d encode(x) / d x||_F^2`` per example, by the backend's autodiff (NumPy out).
+
+    One gradient per code unit: the examples do not interact, so the gradient
+    of the batch sum of unit ``j`` holds every example's row ``j`` of its Jacobian.
+    """
+    from companion.keras.autodiff import grad
+
+    x = np.asarray(x, dtype="float32")
+    code = int(encode(ops.convert_to_tensor(x)).shape[-1])
+    total = np.zeros(len(x), dtype="float64")
+    for j in range(code):
+        g = grad(lambda t, j=j: encode(t)[:, j], x)
+        total += (g.astype("float64") ** 2).sum(-1)
+    return total
