@@ -19,7 +19,8 @@ BACKENDS = ["torch", "jax"]
 def test_keras_tests_pass_with_another_backend(backend):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    env = dict(os.environ, KERAS_BACKEND=backend)
+    # JAX computes in float32 unless 64-bit mode is on; the gradient checks use float64.
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_ENABLE_X64="1")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-m",
          "keras_backend_agnostic", "tests/test_models.py", "tests/test_parity.py",
@@ -42,3 +43,19 @@ def test_the_subprocess_really_uses_the_backend(backend):
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().endswith(backend), out.stderr[-2000:]
 
+
+def test_float64_gradients_on_jax_without_64_bit_mode_raise_a_clear_error():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    code = ("import keras, numpy as np\n"
+            "from companion.keras import autodiff\n"
+            "v = keras.Variable(np.ones(3), dtype='float64')\n"
+            "try:\n"
+            "    autodiff.value_and_grad(lambda: keras.ops.sum(v), [v])\n"
+            "except ValueError as error:\n"
+            "    print(error)\n")
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    env["KERAS_BACKEND"] = "jax"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert "JAX_ENABLE_X64=1" in out.stdout, out.stdout + out.stderr[-2000:]

@@ -38,6 +38,12 @@ def _check(fn, variables):
     backend = keras.backend.backend()
     if backend not in BACKENDS:
         raise ValueError(f"value_and_grad supports the backends {BACKENDS}, not {backend!r}")
+    if backend == "jax" and any(v.dtype == "float64" for v in variables):
+        import jax
+
+        if not jax.config.jax_enable_x64:   # JAX would silently compute in float32
+            raise ValueError("float64 gradients on the JAX backend need 64-bit JAX: set the "
+                             "environment variable JAX_ENABLE_X64=1 before importing keras")
     return variables, backend
 
 
@@ -86,14 +92,16 @@ def value_and_grad(fn, variables):
         grads = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, grads)]
         return value.detach(), grads
 
-    import jax  # pragma: no cover - JAX is not installed in the book's environment
+    import jax
 
-    def pure(values):  # pragma: no cover
+    def pure(values):
         with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-            return fn()
+            value = fn()
+        _check_scalar(value)
+        return value
 
-    value, grads = jax.value_and_grad(pure)([v.value for v in variables])  # pragma: no cover
-    return value, list(grads)  # pragma: no cover
+    value, grads = jax.value_and_grad(pure)([v.value for v in variables])
+    return value, list(grads)
 
 
 def numpy_value_and_grad(fn, variables):
