@@ -70,13 +70,24 @@ def expected_image_dims(channels: int, size, layout: str) -> str:
     return ", ".join(str(d) for d in dims)
 
 
+def _static_dim(d):
+    """``int(d)``, or ``None`` for an unknown dimension: ``None``, or a symbolic one
+    (JAX traces Keras layers with symbolic sizes that cannot become integers)."""
+    if d is None:
+        return None
+    try:
+        return int(d)
+    except Exception:  # jax.export's InconclusiveDimensionOperation, and the like
+        return None
+
+
 def check_image(shape, channels: int, size, layout: str, model: str) -> None:
     """Require a 4-D image batch in ``layout`` with ``channels`` channels.
 
     ``size`` is the required height and width (square), or ``None`` for any
     size. Unknown (``None``) dimensions of a symbolic shape are accepted.
     """
-    shape = tuple(None if d is None else int(d) for d in shape)
+    shape = tuple(_static_dim(d) for d in shape)
     c_axis, spatial = (1, (2, 3)) if layout == "NCHW" else (3, (1, 2))
     ok = len(shape) == 4 and shape[c_axis] in (None, channels)
     if ok and size is not None:

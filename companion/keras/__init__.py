@@ -10,8 +10,8 @@ from companion.keras.feedforward import (MLP, ExtremeLearningMachine, Functional
                                          RBFNetwork, TrigExpansion)
 from companion.keras.rnn import (GRU, LSTM, ElmanCell, GRUCell, LSTMCell, PeepholeLSTM,
                                  PeepholeLSTMCell, Seq2Seq, SimpleRNN)
-from companion.keras.training import (evaluate, gradients, input_gradients, predict, train,
-                                      train_perceptron)
+from companion.keras.training import (evaluate, gradients, input_gradients, precision_policy,
+                                      predict, train, train_perceptron)
 
 __all__ = [
     "AlexNet", "BasicBlock", "Bottleneck", "InceptionModule", "LeNet5", "ResNet",
@@ -19,7 +19,8 @@ __all__ = [
     "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "ExtremeLearningMachine",
     "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork", "PeepholeLSTM", "PeepholeLSTMCell",
     "Perceptron", "RBFLayer", "RBFNetwork", "Seq2Seq", "SimpleRNN", "TrigExpansion",
-    "evaluate", "gradients", "input_gradients", "predict", "train", "train_perceptron",
+    "evaluate", "gradients", "input_gradients", "precision_policy", "predict", "train",
+    "train_perceptron",
 ]
 from companion.keras.autoencoders import (VAE, Autoencoder, ConvAutoencoder,  # noqa: E402  (part V)
                                       DenoisingAutoencoder)

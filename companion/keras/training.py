@@ -1,11 +1,15 @@
 """Training Keras models with ``fit``, returning the same history dict as PyTorch's loop."""
 from __future__ import annotations
 
+import contextlib
+import json
+
 import keras
 import numpy as np
 from tqdm.auto import tqdm
 
 from companion.checks import check_binary_labels, check_choice, check_features
+from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
@@ -39,7 +43,8 @@ class TqdmCallback(keras.callbacks.Callback):
         self.bar.close()
 
 
-def _optimizer(name: str, lr: float, weight_decay: float, clip_norm: float | None = None):
+def _optimizer(name: str, lr: float, weight_decay: float, clip_norm: float | None = None,
+               accumulate: int = 1):
     check_choice(name, OPTIMIZERS, "optimizer")
     if weight_decay and name == "adam":
         # PyTorch's Adam adds weight_decay * w to the gradient (L2 penalty);
@@ -48,7 +53,65 @@ def _optimizer(name: str, lr: float, weight_decay: float, clip_norm: float | Non
     kwargs = {"weight_decay": weight_decay} if weight_decay else {}
     if clip_norm is not None:
         kwargs["global_clipnorm"] = clip_norm   # one norm over all gradients, as in PyTorch
+    if accumulate > 1:
+        # The optimizer sums the gradients of `accumulate` batches and applies their mean.
+        kwargs["gradient_accumulation_steps"] = accumulate
     return OPTIMIZERS[name](learning_rate=lr, **kwargs)
+
+
+POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str):
+    """Build models inside ``with precision_policy("bfloat16"):`` to train them with
+    ``train(..., precision="bfloat16")``.
+
+    Keras fixes a layer's compute dtype when the layer is created, from the
+    global dtype policy (``"mixed_bfloat16"``: compute in bfloat16, keep the
+    weights in float32). This sets that policy for the block and restores the
+    previous one afterwards.
+    """
+    check_choice(precision, PRECISIONS, "precision")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision] or "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _check_precision(model: keras.Model, precision: str) -> None:
+    """The layers with weights must compute in ``precision`` (a few may stay float32)."""
+    computes = {layer.compute_dtype for layer in model._flatten_layers()
+                if layer.weights and not isinstance(layer, keras.layers.InputLayer)}
+    low = {"bfloat16", "float16"} & computes
+    if (precision == "float32" and low) or (precision != "float32" and (
+            precision not in computes or low - {precision})):
+        raise ValueError(
+            f"precision={precision!r} but the model's layers compute in {sorted(computes)}; "
+            f"Keras fixes the compute dtype when a layer is built: create the model inside "
+            f"`with companion.keras.precision_policy({precision!r}):`")
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The random-number states of dropout and noise layers: variables that are no weights."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _backend_rng_state():
+    """On the PyTorch backend, unseeded dropout draws from PyTorch's global generator."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+    return torch.get_rng_state().tolist()
+
+
+def _set_backend_rng_state(state) -> None:
+    if state is not None and keras.backend.backend() == "torch":
+        import torch
+        torch.set_rng_state(torch.tensor(state, dtype=torch.uint8))
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -71,11 +134,38 @@ class AugmentedBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(len(self.x))
 
 
+class EpochBatches(keras.utils.PyDataset):
+    """One epoch's mini-batches, drawn from ``(seed, epoch)`` alone (checkpointed training).
+
+    The order is a permutation seeded by ``(seed, epoch)`` and batch ``i`` is
+    augmented with a generator seeded by ``(seed, epoch, i)``: whatever Keras
+    reads ahead or twice, a resumed run sees exactly the batches the
+    uninterrupted run saw.
+    """
+
+    def __init__(self, x, y, batch_size: int, augment, seed: int, epoch: int):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
+        self.seed, self.epoch = seed, epoch
+        self.order = np.random.default_rng([seed, epoch]).permutation(len(x))
+
+    def __len__(self):
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.augment is None:
+            return self.x[idx], self.y[idx]
+        return self.augment(self.x[idx], np.random.default_rng([self.seed, self.epoch, i])), \
+            self.y[idx]
+
+
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
           device=None, progress: bool = True, augment=None, schedule: str = "constant",
-          jit_compile: bool = False) -> dict:
+          jit_compile: bool = False, accumulate: int = 1, precision: str = "float32",
+          checkpoint=None, resume: bool = False, stop_after: int | None = None) -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
@@ -85,13 +175,45 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
     ``jit_compile=False`` by default: for the book's small models on a CPU,
     XLA compilation costs more time than it saves (about twice the run time).
+
+    Scaling (appendix "From one device to many"; the same arguments as in PyTorch):
+
+    * ``accumulate=k``: one optimizer step every ``k`` batches of ``batch_size``
+      with the mean of their gradients (the optimizer's
+      ``gradient_accumulation_steps``); the same update as one batch of
+      ``k * batch_size`` when the training set is a multiple of it (Keras
+      averages the ``k`` batches equally, and carries an incomplete group over
+      to the next epoch, where PyTorch steps on it).
+    * ``precision``: ``"float32"``, ``"bfloat16"`` or ``"float16"``; Keras fixes
+      a layer's compute dtype when it is created, so build the model inside
+      ``with precision_policy(precision):`` (``mixed_bfloat16`` /
+      ``mixed_float16``: computations in 16 bits, weights in float32;
+      ``compile`` adds loss scaling for float16). A model built otherwise is a
+      ``ValueError``.
+    * ``checkpoint="runs/mlp"`` writes ``runs/mlp.weights.h5`` (the model's and
+      the optimizer's variables, ``model.save_weights``) and ``runs/mlp.json``
+      (epoch, history, dropout's random states, and on the PyTorch backend
+      PyTorch's global generator, from which unseeded dropout draws) after every
+      epoch; ``resume=True`` continues from them (or starts afresh where there
+      are none yet, as a preemptible job wants) and ``stop_after=n`` ends the
+      call after epoch ``n``. With a checkpoint, each epoch's batches are
+      shuffled and augmented by NumPy from ``(seed, epoch)`` (``EpochBatches``,
+      so that a resumed run draws them again) and ``fit`` runs one epoch at a
+      time: the numbers differ from a run without checkpoint, but an
+      interrupted and resumed run equals an uninterrupted one (on the
+      TensorFlow and JAX backends; on the PyTorch backend only without
+      dropout, because Keras's first ``fit`` of a new model draws from
+      PyTorch's global generator too).
     """
     check_choice(loss, LOSSES, "loss")
     check_choice(schedule, SCHEDULES, "schedule")
+    check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
+                       checkpoint=checkpoint, resume=resume, stop_after=stop_after)
+    _check_precision(model, precision)
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
-    model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm), loss=loss_fn,
-                  metrics=metrics, jit_compile=jit_compile)
+    model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm, accumulate),
+                  loss=loss_fn, metrics=metrics, jit_compile=jit_compile)
     if model.built:
         # Create the optimizer's slots (Adam's moments) now: otherwise they are
         # created inside the first traced step, and TensorFlow traces that step
@@ -102,6 +224,12 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     val = None
     if val_data is not None:
         val = (np.asarray(val_data[0], dtype="float32"), np.asarray(val_data[1]))
+    if checkpoint is not None:
+        return _train_with_checkpoints(model, x, y, val, epochs=epochs, lr=lr,
+                                       batch_size=batch_size, seed=seed, progress=progress,
+                                       augment=augment, schedule=schedule,
+                                       checkpoint=checkpoint, resume=resume,
+                                       stop_after=stop_after)
     callbacks = [TqdmCallback(epochs, type(model).__name__)] if progress else []
     if schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
@@ -116,6 +244,36 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
     return {k: [float(v) for v in values] for k, values in fit.history.items()
             if k != "learning_rate"}
+
+
+def _train_with_checkpoints(model, x, y, val, *, epochs, lr, batch_size, seed, progress,
+                            augment, schedule, checkpoint, resume, stop_after) -> dict:
+    """``train`` with a checkpoint: ``fit`` one epoch at a time, saving after each."""
+    files = checkpoint_files(checkpoint)
+    history, start = {}, 0
+    if resume and files["keras_state"].exists():
+        model.load_weights(files["keras_weights"])   # model and optimizer variables
+        state = json.loads(files["keras_state"].read_text())
+        history, start = state["history"], state["epoch"]
+        for variable, value in zip(_seed_states(model), state["seed_states"]):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        _set_backend_rng_state(state.get("backend_rng"))
+    end = stop_after or epochs
+    for epoch in tqdm(range(start, end), desc=type(model).__name__, disable=not progress):
+        model.optimizer.learning_rate.assign(scheduled_lr(lr, epoch, epochs, schedule))
+        batches = EpochBatches(x, y, batch_size, augment, seed, epoch)
+        fit = model.fit(batches, validation_data=val, epochs=epoch + 1, initial_epoch=epoch,
+                        shuffle=False, verbose=0)   # EpochBatches has shuffled already
+        for key, values in fit.history.items():
+            if key != "learning_rate":
+                history.setdefault(key, []).extend(float(v) for v in values)
+        files["keras_state"].parent.mkdir(parents=True, exist_ok=True)
+        model.save_weights(files["keras_weights"])
+        seeds = [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
+        files["keras_state"].write_text(json.dumps(
+            {"epoch": epoch + 1, "history": history, "seed_states": seeds,
+             "backend_rng": _backend_rng_state()}))
+    return history
 
 
 def predict(model: keras.Model, x, batch_size: int = 1024) -> np.ndarray:

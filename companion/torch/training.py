@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.checks import check_binary_labels, check_choice, check_features
+from companion.scaling import check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
 LOSSES = {
@@ -21,13 +22,19 @@ LOSSES = {
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
-def _as_tensors(x, y, loss: str, device):
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+def _as_tensors(x, y, loss: str, device, dtype=torch.float32):
+    x = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
     if loss == "cross_entropy":
         y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
     else:
-        y = torch.as_tensor(np.asarray(y), dtype=torch.float32, device=device)
+        y = torch.as_tensor(np.asarray(y), dtype=dtype, device=device)
     return x, y
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    """float32, or float64 for a model built in double precision (``model.double()``)."""
+    dtype = next(model.parameters()).dtype
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _loss_value(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -53,7 +60,8 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
           device: str | None = None, progress: bool = True, augment=None,
-          schedule: str = "constant") -> dict:
+          schedule: str = "constant", accumulate: int = 1, precision: str = "float32",
+          checkpoint=None, resume: bool = False, stop_after: int | None = None) -> dict:
     """Train ``model`` with mini-batch gradient descent; return the history dict.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
@@ -68,42 +76,86 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     applied to every training batch (e.g. ``companion.data.random_shift``).
     ``schedule="cosine"`` lowers the learning rate from ``lr`` towards 0 over
     the epochs (one value per epoch, ``companion.schedules.scheduled_lr``).
+
+    Scaling (appendix "From one device to many"; the same arguments as in Keras):
+
+    * ``accumulate=k`` takes one optimizer step every ``k`` mini-batches of
+      ``batch_size``, with the gradient of their mean loss: the same update as
+      one batch of ``k * batch_size``, in a ``k`` times smaller memory.
+    * ``precision``: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``
+      mixed precision: the forward pass and the loss run under
+      ``torch.autocast``; the weights and the optimizer stay float32.
+      ``"float16"`` also scales the loss (``torch.amp.GradScaler``) so that small
+      gradients do not underflow.
+    * ``checkpoint="runs/mlp"`` writes ``runs/mlp.pt`` after every epoch (model,
+      optimizer, epoch, history, and the shuffling, augmentation and PyTorch
+      random states); ``resume=True`` continues from it (or starts afresh where
+      there is none yet, as a preemptible job wants), so an interrupted run
+      ends with the same weights and history as an uninterrupted one. The
+      file holds tensors and plain Python values only and is read with
+      ``torch.load(..., weights_only=True)``. ``stop_after=n`` ends this call
+      after epoch ``n`` (as a job's time limit would), keeping the checkpoint.
     """
     check_choice(loss, LOSSES, "loss")
     check_choice(schedule, SCHEDULES, "schedule")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
+    check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
+                       checkpoint=checkpoint, resume=resume, stop_after=stop_after)
     device = device or next(model.parameters()).device
     model.to(device)
-    x, y = _as_tensors(*train_data, loss, device)
+    x, y = _as_tensors(*train_data, loss, device, _float_dtype(model))
     loss_fn = LOSSES[loss]()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)  # the shuffling order is reproducible
     rng = np.random.default_rng(seed)                 # ... and so are the augmentations
     classify = loss != "mse"
+    device_type = torch.device(device).type
+    autocast = torch.autocast(device_type, dtype=getattr(torch, precision),
+                              enabled=precision != "float32")
+    scaler = torch.amp.GradScaler(device_type, enabled=precision == "float16")
 
     history = {"loss": [], "val_loss": []}
     if classify:
         history.update(accuracy=[], val_accuracy=[])
-    bar = tqdm(range(epochs), desc=type(model).__name__, disable=not progress)
+    start = 0
+    path = checkpoint_files(checkpoint)["torch"] if checkpoint is not None else None
+    if resume and path.exists():
+        state = torch.load(path, map_location="cpu", weights_only=True)  # tensors, plain values
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])        # dropout's random numbers
+        rng.bit_generator.state = state["numpy_rng"]
+        history, start = state["history"], state["epoch"]
+    end = stop_after or epochs
+    bar = tqdm(range(start, end), desc=type(model).__name__, disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
             group["lr"] = scheduled_lr(lr, epoch, epochs, schedule)
         model.train()
         total_loss, total_correct = 0.0, 0.0
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            xb, yb = x[idx], y[idx]
-            if augment is not None:         # 0. a new random variant of every image
-                xb = torch.as_tensor(augment(xb.cpu().numpy(), rng), device=device)
-            out = model(xb)                 # 1. forward pass
-            batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
+        batches = torch.randperm(len(x), generator=generator).split(batch_size * accumulate)
+        for group_idx in batches:           # one optimizer step per group of micro-batches
             opt.zero_grad()
-            batch_loss.backward()           # 3. backward pass: gradients by autograd
+            for idx in group_idx.split(batch_size):
+                xb, yb = x[idx], y[idx]
+                if augment is not None:     # 0. a new random variant of every image
+                    xb = torch.as_tensor(augment(xb.cpu().numpy(), rng), device=device)
+                with autocast:
+                    out = model(xb)         # 1. forward pass
+                    batch_loss = _loss_value(loss_fn, out, yb)  # 2. loss
+                # 3. backward pass; the weight len(idx) / len(group_idx) makes the summed
+                #    gradients those of the mean loss over the whole group
+                scaler.scale(batch_loss * (len(idx) / len(group_idx))).backward()
+                total_loss += batch_loss.item() * len(idx)
+                if classify:
+                    total_correct += _accuracy(out.detach(), yb, loss) * len(idx)
             if clip_norm is not None:       #    (recurrent nets: cap the gradient's norm)
+                scaler.unscale_(opt)
                 nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            opt.step()                      # 4. update the weights
-            total_loss += batch_loss.item() * len(idx)
-            if classify:
-                total_correct += _accuracy(out.detach(), yb, loss) * len(idx)
+            scaler.step(opt)                # 4. update the weights
+            scaler.update()
         history["loss"].append(total_loss / len(x))
         if classify:
             history["accuracy"].append(total_correct / len(x))
@@ -113,6 +165,12 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
             if classify:
                 history["val_accuracy"].append(scores["accuracy"])
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+        if path is not None:                # 5. save everything a resumed run needs
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"epoch": epoch + 1, "model": model.state_dict(),
+                        "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": rng.bit_generator.state, "history": history}, path)
     if val_data is None:
         history = {k: v for k, v in history.items() if not k.startswith("val_")}
     return history
@@ -123,7 +181,7 @@ def predict(model: nn.Module, x, batch_size: int = 1024) -> np.ndarray:
     """Model outputs (logits) for NumPy input, in evaluation mode, as NumPy."""
     model.eval()
     device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+    x = torch.as_tensor(np.asarray(x), dtype=_float_dtype(model), device=device)
     return torch.cat([model(xb) for xb in x.split(batch_size)]).cpu().numpy()
 
 
@@ -133,7 +191,7 @@ def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy") -> dict:
     check_choice(loss, LOSSES, "loss")
     model.eval()
     device = next(model.parameters()).device
-    x, y = _as_tensors(*data, loss, device)
+    x, y = _as_tensors(*data, loss, device, _float_dtype(model))
     out = model(x)
     scores = {"loss": _loss_value(LOSSES[loss](), out, y).item()}
     if loss != "mse":
