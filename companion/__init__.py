@@ -9,7 +9,10 @@ constructor arguments and the same layer order:
 * ``companion.data``   - every dataset the book uses, as NumPy arrays, offline;
 * ``companion.parity`` - copies weights from a PyTorch model to its Keras twin;
 * ``companion.plots``  - shared figures;
-* ``companion.registry`` - the list of models that the tests iterate over.
+* ``companion.registry`` - the list of models that the tests iterate over;
+* ``companion.scaling``, ``companion.distributed``, ``companion.engines`` - the
+  checks, the data-parallel workers and the engine timings of the appendix
+  *From one device to many*.
 
 The frameworks are imported lazily: ``import companion`` alone pulls in neither.
 """
