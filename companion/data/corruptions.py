@@ -48,7 +48,7 @@ def masking(x, level: float, rng=0) -> np.ndarray:
 
 
 def corrupt(x, kind: str, level: float, rng=0) -> np.ndarray:
-    """Dispatch on ``kind``, one of :data:`CORRUPTIONS`."""
+    """Dispatch on ``kind``, one of ``CORRUPTIONS``."""
     if kind not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {kind!r}; expected one of {list(CORRUPTIONS)}")
     return {"gaussian": gaussian_noise, "salt_and_pepper": salt_and_pepper,

@@ -168,7 +168,7 @@ def windows(values, lookback: int, horizon: int = 1):
 class SeriesSplit(Split):
     """A chronological split of windows cut from one series, standardized.
 
-    ``mean`` and ``std`` come from the training part only; :meth:`unscale`
+    ``mean`` and ``std`` come from the training part only; ``unscale``
     maps standardized values back to the series' units. ``t_val`` and
     ``t_test`` are the times of the targets.
     """

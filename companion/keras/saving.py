@@ -19,12 +19,17 @@ import functools
 import inspect
 
 import keras
+import numpy as np
 
 
 def _plain(value):
-    """Tuples become lists, as they would in the JSON file (so a round trip is exact)."""
+    """Tuples and arrays become lists, as they would in the JSON file (so a round trip is exact)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 

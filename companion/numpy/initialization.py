@@ -106,7 +106,7 @@ def normal(fan_in: int, fan_out: int, std: float, rng=None) -> np.ndarray:
 
 
 def initialize(scheme: str, fan_in: int, fan_out: int, rng=None) -> np.ndarray:
-    """Dispatch by name: one of :data:`SCHEMES`."""
+    """Dispatch by name: one of ``SCHEMES``."""
     functions = {"xavier_uniform": xavier_uniform, "xavier_normal": xavier_normal,
                  "he_uniform": he_uniform, "he_normal": he_normal,
                  "torch_default": torch_default}
@@ -118,7 +118,7 @@ def initialize(scheme: str, fan_in: int, fan_out: int, rng=None) -> np.ndarray:
 def mlp_kernels(widths, scheme, rng=None) -> list[np.ndarray]:
     """Kernels for an MLP with layer sizes ``widths`` (e.g. ``[64, 64, 64, 10]``).
 
-    ``scheme`` is a name from :data:`SCHEMES` or a float: the standard deviation
+    ``scheme`` is a name from ``SCHEMES`` or a float: the standard deviation
     of a fixed-scale normal initialization. One generator is used for all
     layers, so a seed gives the same network every time.
     """

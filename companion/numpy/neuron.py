@@ -4,7 +4,7 @@ Reference versions of the units and learning rules of that chapter, written
 for reading and used as test oracles:
 
 * :func:`threshold_unit` - the binary threshold unit (McCulloch-Pitts style);
-* :data:`GATE_WEIGHTS`, :func:`gate` - hand-set weights for AND, OR, NAND, NOR, NOT;
+* ``GATE_WEIGHTS``, :func:`gate` - hand-set weights for AND, OR, NAND, NOR, NOT;
 * :func:`separating_lines` - exhaustive search for a line that separates two classes;
 * :func:`hebb_weights`, :func:`hebb_update`, :func:`hebb_recall` - Hebb's rule
   for a linear pattern associator with bipolar (+1/-1) patterns;
