@@ -750,7 +750,7 @@ def draw_computation_graph(ax, nodes, edges, notes=None, backward_y=None):
     ax.set_axis_off()
 
 
-def plot_ode_vs_resnet(f, y0, t1: float = 1.0, depths=(4,), lim: float = 2.2, ax=None, title=None):
+def draw_ode_vs_resnet(f, y0, t1: float = 1.0, depths=(4,), lim: float = 2.2, ax=None, title=None):
     """A 2-D vector field ``f(y)`` (arrows), the exact trajectory from ``y0`` (line) and the
     states of residual networks ``y + (t1 / N) f(y)`` with ``N`` blocks (dots): a ResNet is
     Euler's method, and a neural ODE the limit of ever more, ever smaller blocks."""
@@ -773,6 +773,31 @@ def plot_ode_vs_resnet(f, y0, t1: float = 1.0, depths=(4,), lim: float = 2.2, ax
     ax.scatter(*np.asarray(y0), s=60, color="black", zorder=5)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xlabel="$h_1$", ylabel="$h_2$")
     ax.legend(fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def draw_coatnet(stages=None, ax=None, title: str | None = None):
+    """CoAtNet's stages as boxes: convolutional (blue), transformer (orange), head (green).
+
+    ``stages`` is a list of ``(label, kind)`` with kind ``"stem"``, ``"C"``, ``"T"`` or ``"head"``;
+    the default is CoAtNet-0 at 224 x 224.
+    """
+    ax = ax or plt.gca()
+    stages = stages or [("S0 stem\n2 conv 3x3\n64 @ 112", "stem"), ("S1 MBConv x2\n96 @ 56", "C"),
+                        ("S2 MBConv x3\n192 @ 28", "C"), ("S3 Transformer x5\n384 @ 14", "T"),
+                        ("S4 Transformer x2\n768 @ 7", "T"), ("pool + linear\n1000 classes", "head")]
+    colors = {"stem": "#E0E0E0", "C": "#BBD7EA", "T": "#FFD6A5", "head": "#CDEAC0"}
+    for i, (text, kind) in enumerate(stages):
+        ax.add_patch(plt.Rectangle((i * 2.1, 0), 1.8, 1.2, color=colors[kind], ec="0.3"))
+        ax.text(i * 2.1 + 0.9, 0.6, text, ha="center", va="center", fontsize=9)
+        if i:
+            _arrow(ax, i * 2.1 - 0.3, 0.6, i * 2.1, 0.6)
+    ax.text(0, -0.35, "convolution: local, translation-equivariant, data-efficient", color="#2E86AB")
+    ax.text(6.3, -0.35, "relative attention: global, content-dependent, high capacity", color="#C46900")
+    ax.set(xlim=(-0.2, 2.1 * len(stages)), ylim=(-0.6, 1.4))
+    ax.axis("off")
     if title:
         ax.set_title(title)
     return ax

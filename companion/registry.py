@@ -197,6 +197,47 @@ MODELS: tuple[ModelSpec, ...] = (
         input_shape=(5, 12), bad_input_shape=(5, 13),
     ),
 
+    # ---- part VIII: hybrid and advanced. Graph models are bound to a small graph
+    # (a 5-ring with a pendant node 5) so that model(x) takes node features alone
+    # (edges listed in both directions, companion.numpy.graph's format).
+    *(
+        ModelSpec(
+            name=name, family="hybrid", chapter="book/hybrid/gnn.md", module="hybrid",
+            kwargs=dict(in_features=3, hidden=(4,), out_features=2, heads=2,
+                        edge_index=((0, 1, 1, 2, 2, 3, 3, 4, 4, 0, 0, 5),
+                                    (1, 0, 2, 1, 3, 2, 4, 3, 0, 4, 5, 0)),
+                        num_nodes=6),
+            input_shape=(6, 3), bad_input_shape=(6, 4), expected_shape="(nodes, 3)",
+        )
+        for name in ("GCN", "GraphSAGE", "GAT")
+    ),
+    ModelSpec(
+        name="MBConv", family="hybrid", chapter="book/hybrid/coatnet.md", module="hybrid",
+        kwargs=dict(in_channels=4, out_channels=8, stride=2),
+        input_shape=(2, 4, 8, 8), bad_input_shape=(2, 3, 8, 8), layout="NCHW", any_size=True,
+    ),
+    ModelSpec(
+        name="TransformerBlock", family="hybrid", chapter="book/hybrid/coatnet.md",
+        module="hybrid", kwargs=dict(in_channels=8, out_channels=16, size=4, heads=2, downsample=True),
+        input_shape=(2, 8, 4, 4), bad_input_shape=(2, 8, 6, 6), layout="NCHW",
+    ),
+    ModelSpec(
+        name="CoAtNet", family="hybrid", chapter="book/hybrid/coatnet.md", module="hybrid",
+        kwargs=dict(in_channels=3, num_classes=5, image_size=16, layout="CCT",
+                    channels=(8, 8, 16), depths=(1, 1, 2), stem_channels=8,
+                    head_dim=8, stem_stride=1),
+        input_shape=(2, 3, 16, 16), bad_input_shape=(2, 3, 32, 32), layout="NCHW",
+    ),
+    ModelSpec(
+        name="VisionTransformer", family="hybrid", chapter="book/hybrid/coatnet.md",
+        module="hybrid", kwargs=dict(in_channels=3, num_classes=4, image_size=8, patch_size=2,
+                                     dim=8, depth=2, heads=2),
+        input_shape=(2, 3, 8, 8), bad_input_shape=(2, 1, 8, 8), layout="NCHW",
+    ),
+    ModelSpec(
+        name="NeuralODE", family="hybrid", chapter="book/hybrid/neural_ode.md", module="hybrid",
+        kwargs=dict(dim=2, hidden=8, steps=4), input_shape=(5, 2), bad_input_shape=(5, 3),
+    ),
 )
 
 
