@@ -102,3 +102,22 @@ def check_image(shape, channels: int, size, layout: str, model: str) -> None:
             f"{model} expected input of shape (batch, {expected_image_dims(channels, size, layout)}) "
             f"in {LAYOUT_NAMES[layout]}, got {shape}{hint}"
         )
+
+
+def check_code_size(in_features: int, code_size: int, undercomplete: bool, model: str) -> None:
+    """An undercomplete autoencoder needs ``code_size <= in_features`` (both frameworks)."""
+    check_positive_int(in_features, "in_features")
+    check_positive_int(code_size, "code_size")
+    if undercomplete and code_size > in_features:
+        raise ValueError(
+            f"{model}: code_size={code_size} is larger than the input ({in_features} features); "
+            "an undercomplete autoencoder needs code_size <= in_features "
+            "(pass undercomplete=False for an overcomplete one, with a penalty or noise)")
+
+
+def check_widths(hidden) -> tuple:
+    """Hidden-layer widths as a tuple of positive integers."""
+    hidden = tuple(hidden)
+    for h in hidden:
+        check_positive_int(h, "hidden width")
+    return hidden

@@ -23,31 +23,14 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.checks import check_choice, check_features, check_float, check_image, \
-    check_positive_int
+from companion.checks import (check_choice, check_code_size, check_features, check_float,
+                              check_image, check_positive_int, check_widths)
 from companion.keras.cnn import conv
 from companion.keras.saving import serializable
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OUTPUTS = ("linear", "sigmoid")
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def _check_code_size(in_features, code_size, undercomplete, model):
-    check_positive_int(in_features, "in_features")
-    check_positive_int(code_size, "code_size")
-    if undercomplete and code_size > in_features:
-        raise ValueError(
-            f"{model}: code_size={code_size} is larger than the input ({in_features} features); "
-            "an undercomplete autoencoder needs code_size <= in_features "
-            "(pass undercomplete=False for an overcomplete one, with a penalty or noise)")
-
-
-def _check_widths(hidden) -> tuple:
-    hidden = tuple(hidden)
-    for h in hidden:
-        check_positive_int(h, "hidden width")
-    return hidden
 
 
 def _mlp(widths, activation: str) -> list:
@@ -65,8 +48,8 @@ class Autoencoder(keras.Model):
     def __init__(self, in_features: int, code_size: int, hidden=(), activation: str = "relu",
                  output: str = "linear", undercomplete: bool = True, **kwargs):
         super().__init__(**kwargs)
-        _check_code_size(in_features, code_size, undercomplete, "Autoencoder")
-        hidden = _check_widths(hidden)
+        check_code_size(in_features, code_size, undercomplete, "Autoencoder")
+        hidden = check_widths(hidden)
         check_choice(activation, ACTIVATIONS, "activation")
         check_choice(output, OUTPUTS, "output")
         self.in_features, self.code_size = in_features, code_size
@@ -150,7 +133,7 @@ class ConvAutoencoder(keras.Model):
         super().__init__(**kwargs)
         check_positive_int(in_channels, "in_channels")
         check_positive_int(size, "size")
-        channels = _check_widths(channels)
+        channels = check_widths(channels)
         if not channels or size % (2 ** len(channels)):
             raise ValueError(f"ConvAutoencoder: size={size} must be divisible by "
                              f"2 ** len(channels) = {2 ** len(channels)}")
@@ -205,8 +188,8 @@ class VAE(keras.Model):
     def __init__(self, in_features: int, code_size: int, hidden=(64,), activation: str = "relu",
                  likelihood: str = "bernoulli", seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        _check_code_size(in_features, code_size, True, "VAE")
-        hidden = _check_widths(hidden)
+        check_code_size(in_features, code_size, True, "VAE")
+        hidden = check_widths(hidden)
         check_choice(activation, ACTIVATIONS, "activation")
         check_choice(likelihood, LIKELIHOODS, "likelihood")
         self.in_features, self.code_size, self.likelihood = in_features, code_size, likelihood

@@ -24,30 +24,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from companion.checks import check_choice, check_features, check_float, check_image, \
-    check_positive_int
+from companion.checks import (check_choice, check_code_size, check_features, check_float,
+                              check_image, check_positive_int, check_widths)
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 OUTPUTS = ("linear", "sigmoid")
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def check_code_size(in_features: int, code_size: int, undercomplete: bool, model: str) -> None:
-    """An undercomplete model needs ``code_size <= in_features`` (shared with Keras)."""
-    check_positive_int(in_features, "in_features")
-    check_positive_int(code_size, "code_size")
-    if undercomplete and code_size > in_features:
-        raise ValueError(
-            f"{model}: code_size={code_size} is larger than the input ({in_features} features); "
-            "an undercomplete autoencoder needs code_size <= in_features "
-            "(pass undercomplete=False for an overcomplete one, with a penalty or noise)")
-
-
-def _check_widths(hidden) -> tuple:
-    hidden = tuple(hidden)
-    for h in hidden:
-        check_positive_int(h, "hidden width")
-    return hidden
 
 
 def _mlp(sizes, activation: str) -> list:
@@ -73,7 +55,7 @@ class Autoencoder(nn.Module):
                  output: str = "linear", undercomplete: bool = True):
         super().__init__()
         check_code_size(in_features, code_size, undercomplete, "Autoencoder")
-        hidden = _check_widths(hidden)
+        hidden = check_widths(hidden)
         check_choice(activation, ACTIVATIONS, "activation")
         check_choice(output, OUTPUTS, "output")
         self.in_features, self.code_size = in_features, code_size
@@ -163,7 +145,7 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         check_positive_int(in_channels, "in_channels")
         check_positive_int(size, "size")
-        channels = _check_widths(channels)
+        channels = check_widths(channels)
         if not channels or size % (2 ** len(channels)):
             raise ValueError(f"ConvAutoencoder: size={size} must be divisible by "
                              f"2 ** len(channels) = {2 ** len(channels)}")
@@ -217,7 +199,7 @@ class VAE(nn.Module):
                  likelihood: str = "bernoulli"):
         super().__init__()
         check_code_size(in_features, code_size, True, "VAE")
-        hidden = _check_widths(hidden)
+        hidden = check_widths(hidden)
         check_choice(activation, ACTIVATIONS, "activation")
         check_choice(likelihood, LIKELIHOODS, "likelihood")
         self.in_features, self.code_size, self.likelihood = in_features, code_size, likelihood
