@@ -121,3 +121,41 @@ def check_widths(hidden) -> tuple:
     for h in hidden:
         check_positive_int(h, "hidden width")
     return hidden
+
+
+def check_training_args(*, epochs, lr, batch_size, optimizer, weight_decay, device) -> None:
+    """The arguments both frameworks' ``train`` share, checked once, with one outcome.
+
+    Decided for the two loops together (``tests/test_training_arguments.py``):
+    ``epochs``, ``batch_size`` positive integers; ``lr`` a positive finite number;
+    ``weight_decay`` at least 0 and refused with ``"adam"`` (PyTorch's Adam adds it
+    to the gradient as an L2 penalty, Keras's decouples it: use ``"adamw"``);
+    ``device`` None, ``"cpu"``, ``"mps"`` or ``"cuda[:n]"``, and ``"cuda"`` only
+    when PyTorch sees a CUDA GPU (Keras places itself, but a request it cannot
+    honour is refused rather than ignored).
+    """
+    import numpy as np
+
+    for value, name in ((epochs, "epochs"), (batch_size, "batch_size")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for value, name, low in ((lr, "lr", None), (weight_decay, "weight_decay", 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(value) or (value <= 0 if low is None else value < low):
+            expected = "a positive number" if low is None else "a number >= 0"
+            raise ValueError(f"{name} must be {expected}, got {value!r}")
+    if weight_decay and optimizer == "adam":
+        raise ValueError("weight_decay with 'adam' differs between the frameworks (PyTorch adds "
+                         "an L2 penalty to the gradient, Keras decays the weights directly); "
+                         "use 'adamw'")
+    if device is None:
+        return
+    name = str(device)
+    if not (name in ("cpu", "mps", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise ValueError(f"device must be None, 'cpu', 'mps' or 'cuda[:n]', got {device!r}")
+    if name.startswith("cuda"):
+        from companion.config import _cuda_visible
+
+        if not _cuda_visible():
+            raise ValueError(f"device={device!r} but no CUDA GPU is visible; "
+                             "use device=None (or 'cpu')")

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from companion.checks import check_binary_labels, check_choice, check_features
+from companion.checks import (check_binary_labels, check_choice, check_features,
+                              check_training_args)
 from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
@@ -169,7 +170,8 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
-    (``device`` is accepted for symmetry; Keras places tensors itself).
+    (``device`` is accepted for symmetry; Keras places tensors itself, but a
+    ``"cuda"`` request with no GPU visible is refused, as in PyTorch).
     ``clip_norm`` becomes the optimizer's ``global_clipnorm``.
     ``augment(x_batch, rng) -> x_batch`` (NumPy) transforms every training batch;
     ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
@@ -207,6 +209,8 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     """
     check_choice(loss, LOSSES, "loss")
     check_choice(schedule, SCHEDULES, "schedule")
+    check_training_args(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                        weight_decay=weight_decay, device=device)
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
                        checkpoint=checkpoint, resume=resume, stop_after=stop_after)
     _check_precision(model, precision)

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from companion.checks import check_binary_labels, check_choice, check_features
+from companion.checks import (check_binary_labels, check_choice, check_features,
+                              check_training_args)
 from companion.scaling import check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
@@ -99,6 +100,8 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     check_choice(loss, LOSSES, "loss")
     check_choice(schedule, SCHEDULES, "schedule")
     check_choice(optimizer, OPTIMIZERS, "optimizer")
+    check_training_args(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                        weight_decay=weight_decay, device=device)
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
                        checkpoint=checkpoint, resume=resume, stop_after=stop_after)
     device = device or next(model.parameters()).device
