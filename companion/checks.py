@@ -159,3 +159,61 @@ def check_training_args(*, epochs, lr, batch_size, optimizer, weight_decay, devi
         if not _cuda_visible():
             raise ValueError(f"device={device!r} but no CUDA GPU is visible; "
                              "use device=None (or 'cpu')")
+
+
+def training_pair(data, loss: str, what: str = "train_data"):
+    """``(x, y)`` as NumPy arrays, checked the same way for both frameworks' ``train``.
+
+    ``data`` must be a pair (``train(model, (x, y))``, not ``train(model, x, y)``)
+    with as many labels as examples and finite inputs. For the classification
+    losses, labels of shape ``(N, 1)`` are flattened to ``(N,)``; cross-entropy
+    labels must be whole numbers >= 0 (returned as int64: float labels are never
+    truncated silently), binary cross-entropy labels 0 or 1.
+    """
+    import numpy as np
+
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        got = type(data).__name__ + (f" of length {len(data)}" if isinstance(data, (tuple, list))
+                                     else "")
+        raise ValueError(f"{what} must be an (x, y) pair of arrays, as in "
+                         f"train(model, (x, y), ...); got a {got}")
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y):
+        raise ValueError(f"{what}: x and y must hold the same number of examples, "
+                         f"got shapes {x.shape} and {y.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise ValueError(f"{what}: x must be numeric, got dtype {x.dtype}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what}: x contains NaN or infinite values")
+    if loss in ("cross_entropy", "binary_cross_entropy") and y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if loss == "cross_entropy":
+        if not np.issubdtype(y.dtype, np.number) or not np.all(np.isfinite(y)) \
+                or not np.all(y == np.round(y)) or (y < 0).any():
+            raise ValueError(f"{what}: cross_entropy needs class indices, whole numbers 0, 1, "
+                             f"2, ...; got values such as {np.unique(y)[:5]}")
+        y = y.astype(np.int64)
+    elif loss == "binary_cross_entropy":
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{what}: binary_cross_entropy needs labels 0 or 1; got values "
+                             f"such as {np.unique(y)[:5]}")
+    return x, y
+
+
+def check_label_range(y, n_outputs: int, what: str = "train_data") -> None:
+    """Cross-entropy labels must index the model's outputs: 0 .. n_outputs - 1."""
+    top = int(y.max()) if y.size else 0
+    if top >= n_outputs:
+        raise ValueError(f"{what}: label {top} is out of range for a model with {n_outputs} "
+                         f"outputs; class indices must be 0 .. {n_outputs - 1}")
+
+
+def check_finite_loss(history: dict) -> None:
+    """Stop with a clear error when training diverged (a loss that is NaN or infinite)."""
+    import math
+
+    for epoch, value in enumerate(history.get("loss", []), start=1):
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the training loss became {value} in epoch {epoch}: training diverged; "
+                "lower the learning rate, clip the gradients (clip_norm=) or check the data")

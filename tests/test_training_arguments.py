@@ -8,6 +8,7 @@ the two halves of the library). The decisions are documented in
 import numpy as np
 import pytest
 
+import companion
 import companion.keras as ck
 import companion.torch as ct
 from companion.checks import check_training_args
@@ -55,3 +56,45 @@ def test_device_names():
         check_training_args(device=device, **common)
     with pytest.raises(ValueError, match="device must be"):
         check_training_args(device="cuda:x", **common)
+
+
+DATA_CASES = [
+    (lambda: (X, Y.astype(float) + 0.5), "class indices, whole numbers"),
+    (lambda: (X, -(Y + 1)), "class indices, whole numbers"),
+    (lambda: (X, Y + 3), "label 5 is out of range for a model with 3 outputs"),
+    (lambda: (X, Y[:-1]), "the same number of examples"),
+    (lambda: (np.where(np.arange(20)[:, None] == 3, np.nan, X), Y), "NaN or infinite"),
+    (lambda: X, "must be an \\(x, y\\) pair"),
+    (lambda: (X, Y, Y), "must be an \\(x, y\\) pair"),
+]
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+@pytest.mark.parametrize("make_data, message", DATA_CASES, ids=[m for _, m in DATA_CASES])
+def test_bad_training_data_raises_the_same_error_in_both_frameworks(framework, make_data, message):
+    module = ct if framework == "torch" else ck
+    with pytest.raises(ValueError, match=message):
+        module.train(module.MLP(4, (5,), 3), make_data(), epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_whole_float_labels_and_column_labels_train_like_integer_labels(framework):
+    """(N, 1) labels and float labels that are whole numbers mean the same classes in both."""
+    module = ct if framework == "torch" else ck
+    results = []
+    for labels in (Y, Y.astype(float), Y[:, None]):
+        companion.set_seed(0)
+        model = module.MLP(4, (5,), 3)
+        history = module.train(model, (X, labels), epochs=3, seed=0, progress=False)
+        results.append((round(history["loss"][-1], 5), round(history["accuracy"][-1], 5)))
+    assert results[0] == results[1] == results[2]
+    assert 0 < results[0][1] <= 1                      # accuracy is measured, not 0.0
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_a_diverging_run_stops_with_a_clear_error(framework):
+    module = ct if framework == "torch" else ck
+    big = (X * 1e3, (X[:, 0] * 1e3).astype(np.float32))
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        module.train(module.MLP(4, (64, 64), 1), big, epochs=20, lr=10.0, optimizer="sgd",
+                     loss="mse", progress=False)

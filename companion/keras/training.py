@@ -9,7 +9,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from companion.checks import (check_binary_labels, check_choice, check_features,
-                              check_training_args)
+                              check_finite_loss, check_label_range, check_training_args,
+                              training_pair)
 from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
@@ -224,17 +225,24 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         # twice, once to create them and once to run; for the deeper networks
         # of the book the second trace costs seconds. The values are unchanged.
         model.optimizer.build(model.trainable_variables)
-    x, y = np.asarray(train_data[0], dtype="float32"), np.asarray(train_data[1])
+    x, y = training_pair(train_data, loss)
+    x = x.astype("float32")
+    if loss == "cross_entropy":             # labels must index the model's outputs
+        check_label_range(y, int(model(x[:1], training=False).shape[-1]))
     val = None
     if val_data is not None:
-        val = (np.asarray(val_data[0], dtype="float32"), np.asarray(val_data[1]))
+        x_val, y_val = training_pair(val_data, loss, "val_data")
+        val = (x_val.astype("float32"), y_val)
     if checkpoint is not None:
-        return _train_with_checkpoints(model, x, y, val, epochs=epochs, lr=lr,
-                                       batch_size=batch_size, seed=seed, progress=progress,
-                                       augment=augment, schedule=schedule,
-                                       checkpoint=checkpoint, resume=resume,
-                                       stop_after=stop_after)
+        history = _train_with_checkpoints(model, x, y, val, epochs=epochs, lr=lr,
+                                          batch_size=batch_size, seed=seed, progress=progress,
+                                          augment=augment, schedule=schedule,
+                                          checkpoint=checkpoint, resume=resume,
+                                          stop_after=stop_after)
+        check_finite_loss(history)
+        return history
     callbacks = [TqdmCallback(epochs, type(model).__name__)] if progress else []
+    callbacks.append(keras.callbacks.TerminateOnNaN())   # stop a diverged run at once
     if schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
@@ -246,8 +254,10 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         fit = model.fit(batches, validation_data=val, epochs=epochs, verbose=0,
                         callbacks=callbacks)
     # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
-    return {k: [float(v) for v in values] for k, values in fit.history.items()
-            if k != "learning_rate"}
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()
+               if k != "learning_rate"}
+    check_finite_loss(history)              # a diverged run stops with a clear error
+    return history
 
 
 def _train_with_checkpoints(model, x, y, val, *, epochs, lr, batch_size, seed, progress,

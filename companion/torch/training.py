@@ -11,7 +11,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.checks import (check_binary_labels, check_choice, check_features,
-                              check_training_args)
+                              check_finite_loss, check_label_range, check_training_args,
+                              training_pair)
 from companion.scaling import check_scaling_args, checkpoint_files
 from companion.schedules import SCHEDULES, scheduled_lr
 
@@ -104,9 +105,19 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
                         weight_decay=weight_decay, device=device)
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
                        checkpoint=checkpoint, resume=resume, stop_after=stop_after)
+    train_data = training_pair(train_data, loss)
+    if val_data is not None:
+        val_data = training_pair(val_data, loss, "val_data")
     device = device or next(model.parameters()).device
     model.to(device)
     x, y = _as_tensors(*train_data, loss, device, _float_dtype(model))
+    if loss == "cross_entropy":             # labels must index the model's outputs
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            n_outputs = model(x[:1]).shape[-1]
+        model.train(was_training)
+        check_label_range(train_data[1], n_outputs)
     loss_fn = LOSSES[loss]()
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)  # the shuffling order is reproducible
@@ -160,6 +171,7 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
             scaler.step(opt)                # 4. update the weights
             scaler.update()
         history["loss"].append(total_loss / len(x))
+        check_finite_loss(history)          # a diverged run stops with a clear error
         if classify:
             history["accuracy"].append(total_correct / len(x))
         if val_data is not None:
