@@ -351,7 +351,9 @@ def outputs(torch_model, keras_model, x, layout: str = "features") -> tuple[np.n
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {list(LAYOUTS)}")
     torch_model.eval()
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
+    if x.dtype.kind != "i":  # token ids stay integers; everything else is float32
+        x = x.astype(np.float32)
     with torch.no_grad():
         device = next(torch_model.parameters()).device
         out_t = _numpy(torch_model(torch.from_numpy(x).to(device)))
@@ -410,3 +412,18 @@ RULES.update({
     ("GATAttention", "GATAttention"): _same_shapes,
     ("RelativePositionBias", "RelativePositionBias"): _same_shapes,
 })
+
+
+# ---------------------------------------------------------------- parts VI and VII
+
+def _embedding_to_embedding(t_layer, k_layer) -> None:
+    """``nn.Embedding`` -> ``layers.Embedding``: the same (vocabulary, dimension) table."""
+    _same_shapes(t_layer, k_layer)
+
+
+RULES.update({
+    ("Embedding", "Embedding"): _embedding_to_embedding,
+})
+
+# -- part VI (transformers): copy rules go here --
+# -- part VII (generative): copy rules go here --

@@ -28,10 +28,29 @@ class ModelSpec:
     layout: str = "features"  # "features": (batch, n), same in both; "NCHW": images
     any_size: bool = False    # images: the model accepts any height and width
     parity_atol: float = 1e-5  # float32 tolerance of the parity test (deep nets: 1e-4)
+    # "float": the input is real-valued (normal noise in tests); "tokens": the
+    # input is integer token ids in [0, vocab_size) (language models, Part VI).
+    input_kind: str = "float"
+    vocab_size: int = 0
 
     def __post_init__(self):
         if self.layout not in ("features", "NCHW"):
             raise ValueError(f"{self.name}: layout must be 'features' or 'NCHW', got {self.layout!r}")
+        if self.input_kind not in ("float", "tokens"):
+            raise ValueError(f"{self.name}: input_kind must be 'float' or 'tokens', got {self.input_kind!r}")
+        if self.input_kind == "tokens" and self.vocab_size < 2:
+            raise ValueError(f"{self.name}: a token model needs vocab_size >= 2")
+
+    def example_input(self, framework: str = "torch", shape: tuple | None = None, seed: int = 0):
+        """A NumPy input of ``shape`` (default ``input_shape``) in the framework's layout:
+        float32 normal noise, or int64 token ids below ``vocab_size`` for token models."""
+        import numpy as np
+
+        shape = self.input_shape_for(framework, shape)
+        rng = np.random.default_rng(seed)
+        if self.input_kind == "tokens":
+            return rng.integers(0, self.vocab_size, size=shape).astype(np.int64)
+        return rng.normal(size=shape).astype(np.float32)
 
     def input_shape_for(self, framework: str, shape: tuple | None = None) -> tuple:
         """``input_shape`` (or ``shape``) in the framework's layout.
@@ -234,6 +253,8 @@ MODELS: tuple[ModelSpec, ...] = (
                                      dim=8, depth=2, heads=2),
         input_shape=(2, 3, 8, 8), bad_input_shape=(2, 1, 8, 8), layout="NCHW",
     ),
+    # -- part VI (transformers): specs go here --
+    # -- part VII (generative): specs go here --
     ModelSpec(
         name="NeuralODE", family="hybrid", chapter="book/hybrid/neural_ode.md", module="hybrid",
         kwargs=dict(dim=2, hidden=8, steps=4), input_shape=(5, 2), bad_input_shape=(5, 3),

@@ -21,7 +21,7 @@ def test_torch_forward_shape(spec):
     import torch
 
     model = spec.torch_class()(**spec.kwargs)
-    out = model(torch.from_numpy(_x(spec.input_shape_for("torch"))))
+    out = model(torch.from_numpy(spec.example_input("torch")))
     assert out.shape[0] == spec.input_shape[0]
     assert torch.isfinite(out).all()
 
@@ -32,7 +32,7 @@ def test_torch_rejects_wrong_input_shape(spec):
 
     model = spec.torch_class()(**spec.kwargs)
     with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected('torch'))}"):
-        model(torch.from_numpy(_x(spec.input_shape_for("torch", spec.bad_input_shape))))
+        model(torch.from_numpy(spec.example_input("torch", spec.bad_input_shape)))
 
 
 # ---------------------------------------------------------------- Keras
@@ -43,7 +43,7 @@ def test_keras_forward_shape(spec):
     import keras
 
     model = spec.keras_class()(**spec.kwargs)
-    out = keras.ops.convert_to_numpy(model(_x(spec.input_shape_for("keras"))))
+    out = keras.ops.convert_to_numpy(model(spec.example_input("keras")))
     assert out.shape[0] == spec.input_shape[0]
     assert np.isfinite(out).all()
 
@@ -53,7 +53,7 @@ def test_keras_forward_shape(spec):
 def test_keras_rejects_wrong_input_shape(spec):
     model = spec.keras_class()(**spec.kwargs)
     with pytest.raises(ValueError, match=rf"expected input of shape {re.escape(spec.expected('keras'))}"):
-        model(_x(spec.input_shape_for("keras", spec.bad_input_shape)))
+        model(spec.example_input("keras", spec.bad_input_shape))
 
 
 # ---------------------------------------------------------------- images: the other layout

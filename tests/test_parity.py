@@ -37,7 +37,7 @@ def _pair(spec, seed=0):
 @pytest.mark.parametrize("spec", SPECS, ids=ids)
 def test_forward_outputs_agree(spec):
     t, k = _pair(spec)
-    x = np.random.default_rng(0).normal(size=spec.input_shape).astype(np.float32)
+    x = spec.example_input("torch")
     out_t, out_k = parity.outputs(t, k, x, layout=spec.layout)
     assert out_t.shape == out_k.shape
     np.testing.assert_allclose(out_t, out_k, atol=spec.parity_atol, rtol=0)
@@ -48,7 +48,7 @@ def test_outputs_differ_without_the_copy(spec):
     """Guard against a vacuous parity check: untied twins must disagree."""
     t = _randomized_torch(spec)
     k = spec.keras_class()(**spec.kwargs)
-    x = np.random.default_rng(0).normal(size=spec.input_shape).astype(np.float32)
+    x = spec.example_input("torch")
     assert parity.max_abs_difference(t, k, x, layout=spec.layout) > 1e-3
 
 

@@ -14,8 +14,7 @@ ids = [s.name for s in SPECS]
 
 
 def _input(spec, framework):
-    shape = spec.input_shape_for(framework)
-    return np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    return spec.example_input(framework)
 
 
 def _keras_out(model, x):
