@@ -15,11 +15,25 @@ def check_features(shape, expected: int, model: str) -> None:
         )
 
 
-def check_float(dtype_name: str, model: str) -> None:
-    """Require a floating-point input (models never silently cast integers)."""
+def check_float(dtype_name: str, model: str, owner=None) -> None:
+    """Require a floating-point input (models never silently cast integers).
+
+    With ``owner`` (a PyTorch module), the input must also have the dtype of
+    the module's weights: PyTorch does not mix float64 inputs with float32
+    weights, and its own error ("mat1 and mat2 must have the same dtype") does
+    not say what to do.
+    """
     if "float" not in str(dtype_name):
         raise ValueError(
             f"{model} expected a floating-point input (float32), got dtype {dtype_name}"
+        )
+    weights = next(owner.parameters(), None) if owner is not None else None
+    if weights is not None and str(weights.dtype) != str(dtype_name):
+        want = str(weights.dtype).replace("torch.", "")
+        raise ValueError(
+            f"{model} expected a {want} input like its weights, got dtype {dtype_name}: "
+            f"convert the input (x.to(torch.{want}), or np.float32 arrays) or the model "
+            f"(model.to(torch.float64))"
         )
 
 
@@ -159,6 +173,19 @@ def check_training_args(*, epochs, lr, batch_size, optimizer, weight_decay, devi
         if not _cuda_visible():
             raise ValueError(f"device={device!r} but no CUDA GPU is visible; "
                              "use device=None (or 'cpu')")
+
+
+def check_early_stopping(patience, val_data, checkpoint) -> None:
+    """``early_stopping`` is None or a positive number of epochs, and needs ``val_data``."""
+    if patience is None:
+        return
+    check_positive_int(patience, "early_stopping (epochs without a lower val_loss)")
+    if val_data is None:
+        raise ValueError("early_stopping watches val_loss: pass val_data=(x_val, y_val) "
+                         "(companion.data.validation_split makes one)")
+    if checkpoint is not None:
+        raise ValueError("early_stopping and checkpoint cannot be combined: "
+                         "a resumed run would not know the best weights so far")
 
 
 def training_pair(data, loss: str, what: str = "train_data"):

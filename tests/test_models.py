@@ -208,3 +208,21 @@ def test_train_rejects_unknown_loss_and_optimizer(framework):
         fw.train(model, (x, y), epochs=1, loss="hinge", progress=False)
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         fw.train(model, (x, y), epochs=1, optimizer="lbfgs", progress=False)
+
+
+FLOAT_SPECS = [s for s in SPECS if s.input_kind == "float"]
+
+
+@pytest.mark.parametrize("spec", FLOAT_SPECS, ids=[s.name for s in FLOAT_SPECS])
+def test_torch_float64_input_gets_a_clear_error_and_a_double_model_takes_it(spec):
+    """PyTorch does not mix float64 inputs with float32 weights; the model says what to do."""
+    import torch
+
+    torch.manual_seed(0)
+    model = spec.torch_class()(**spec.kwargs).eval()
+    x = torch.from_numpy(spec.example_input("torch").astype(np.float64))
+    with pytest.raises(ValueError, match=r"expected a float32 input like its weights, got dtype torch\.float64"):
+        model(x)
+    with torch.no_grad():
+        out = model.double()(x)
+    assert out.dtype == torch.float64

@@ -3,7 +3,7 @@
 Every loader takes a ``seed`` so that a rerun gives the same arrays. Features
 are ``float32``; class labels are ``int64``.
 """
-from companion.data.core import Split, split
+from companion.data.core import Split, split, validation_split
 from companion.data.corruptions import (CORRUPTIONS, corrupt, gaussian_noise, masking,
                                         salt_and_pepper)
 from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_problem,
@@ -22,5 +22,6 @@ __all__ = [
     "char_corpus", "co2", "digits", "digits32", "forecasting_split", "linearly_separable",
     "logic_gate", "mnist", "moons", "noisy_sine", "random_flip", "random_shift", "read_idx",
     "reversal", "shapes", "sine_curve", "sine_windows", "spirals", "split", "sunspots",
+    "validation_split",
     "windows", "xor_blobs",
 ]

@@ -64,3 +64,25 @@ def split(x, y, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
         stratify=strat,
     )
     return Split(x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+def validation_split(x, y, *, val_size: float = 0.2, seed: int = 0, stratify: bool = True):
+    """Hold out a validation part of a training set whose test set is fixed elsewhere.
+
+    Returns ``((x_train, y_train), (x_val, y_val))``, the pairs that both
+    frameworks' ``train(model, train_data, val_data)`` take. Use it when a
+    benchmark ships its own test split (tune on ``val``, report on the test set
+    once); ``split`` makes all three parts from one array. With
+    ``stratify=True`` both parts keep the class proportions of ``y`` (set it to
+    False for regression targets).
+    """
+    from sklearn.model_selection import train_test_split
+
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    if not 0.0 < val_size < 1.0:
+        raise ValueError(f"val_size must be a fraction in (0, 1), got {val_size!r}")
+    x_train, x_val, y_train, y_val = train_test_split(
+        x, y, test_size=val_size, random_state=seed, stratify=y if stratify else None)
+    return (x_train, y_train), (x_val, y_val)

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from companion.checks import (check_binary_labels, check_choice, check_features,
+from companion.checks import (check_binary_labels, check_choice, check_early_stopping, check_features,
+                              check_positive_int,
                               check_finite_loss, check_label_range, check_training_args,
                               training_pair)
 from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
@@ -162,12 +163,38 @@ class EpochBatches(keras.utils.PyDataset):
             self.y[idx]
 
 
+class RestoreBest(keras.callbacks.Callback):
+    """Stop after ``patience`` epochs without a lower ``val_loss``; always end with the best weights."""
+
+    def __init__(self, patience: int):
+        super().__init__()
+        self.patience = patience
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_weights, self.waited = float("inf"), None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float((logs or {})["val_loss"])
+        if value < self.best:
+            self.best, self.waited = value, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
           device=None, progress: bool = True, augment=None, schedule: str = "constant",
           jit_compile: bool = False, accumulate: int = 1, precision: str = "float32",
-          checkpoint=None, resume: bool = False, stop_after: int | None = None) -> dict:
+          checkpoint=None, resume: bool = False, stop_after: int | None = None,
+          early_stopping: int | None = None) -> dict:
     """Compile and ``fit`` ``model``; return ``fit``'s history as a plain dict.
 
     Same arguments and same history keys as ``companion.torch.train``
@@ -178,6 +205,10 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
     ``jit_compile=False`` by default: for the book's small models on a CPU,
     XLA compilation costs more time than it saves (about twice the run time).
+    ``early_stopping=p``: as in PyTorch, stop after ``p`` epochs without a
+    lower ``val_loss`` and restore the best epoch's weights, also when
+    training ran to ``epochs`` (Keras's own ``EarlyStopping`` restores them
+    only when it stopped early).
 
     Scaling (appendix "From one device to many"; the same arguments as in PyTorch):
 
@@ -215,6 +246,7 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
                        checkpoint=checkpoint, resume=resume, stop_after=stop_after)
     _check_precision(model, precision)
+    check_early_stopping(early_stopping, val_data, checkpoint)
     keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm, accumulate),
@@ -243,6 +275,8 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         return history
     callbacks = [TqdmCallback(epochs, type(model).__name__)] if progress else []
     callbacks.append(keras.callbacks.TerminateOnNaN())   # stop a diverged run at once
+    if early_stopping is not None:
+        callbacks.append(RestoreBest(early_stopping))
     if schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
@@ -298,11 +332,15 @@ def predict(model: keras.Model, x, batch_size: int = 1024) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def evaluate(model: keras.Model, data, *, loss: str = "cross_entropy") -> dict:
-    """Mean loss (and accuracy for classification) on ``data = (x, y)``."""
+def evaluate(model: keras.Model, data, *, loss: str = "cross_entropy", batch_size: int = 1024) -> dict:
+    """Mean loss (and accuracy for classification) on ``data = (x, y)``.
+
+    The outputs are computed ``batch_size`` examples at a time, as in PyTorch.
+    """
     check_choice(loss, LOSSES, "loss")
-    x, y = data
-    out = predict(model, x)
+    x, y = training_pair(data, loss, "data")
+    check_positive_int(batch_size, "batch_size")
+    out = predict(model, x, batch_size)
     loss_fn, _ = _loss_and_metrics(loss)
     scores = {"loss": float(keras.ops.convert_to_numpy(loss_fn(np.asarray(y), out)))}
     if loss == "cross_entropy":

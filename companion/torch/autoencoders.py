@@ -68,7 +68,7 @@ class Autoencoder(nn.Module):
 
     def _check(self, x):
         check_features(x.shape, self.in_features, type(self).__name__)
-        check_float(x.dtype, type(self).__name__)
+        check_float(x.dtype, type(self).__name__, self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
@@ -168,7 +168,7 @@ class ConvAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x.shape, self.in_channels, self.size, "NCHW", "ConvAutoencoder")
-        check_float(x.dtype, "ConvAutoencoder")
+        check_float(x.dtype, "ConvAutoencoder", self)
         return self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -214,7 +214,7 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor):
         """``(mean, log_var)`` of ``q(z | x)``."""
         check_features(x.shape, self.in_features, "VAE")
-        check_float(x.dtype, "VAE")
+        check_float(x.dtype, "VAE", self)
         h = self.encoder(x)
         return self.mean(h), self.log_var(h)
 

@@ -15,9 +15,9 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-def _check(x: torch.Tensor, channels: int, size, model: str) -> None:
+def _check(x: torch.Tensor, channels: int, size, model: str, owner=None) -> None:
     check_image(x.shape, channels, size, "NCHW", model)
-    check_float(x.dtype, model)
+    check_float(x.dtype, model, owner)
 
 
 # ---------------------------------------------------------------- LeNet-5
@@ -56,7 +56,7 @@ class LeNet5(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, 32, "LeNet5")
+        _check(x, self.in_channels, 32, "LeNet5", self)
         return self.classifier(self.features(x))
 
 
@@ -101,7 +101,7 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, 3, 227, "AlexNet")
+        _check(x, 3, 227, "AlexNet", self)
         return self.classifier(self.features(x))
 
 
@@ -152,7 +152,7 @@ class SmallAlexNet(nn.Module):
                     nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, 32, "SmallAlexNet")
+        _check(x, self.in_channels, 32, "SmallAlexNet", self)
         return self.classifier(self.features(x))
 
 
@@ -176,7 +176,7 @@ class VGGBlock(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, None, "VGGBlock")
+        _check(x, self.in_channels, None, "VGGBlock", self)
         return self.net(x)
 
 
@@ -206,7 +206,7 @@ class InceptionModule(nn.Module):
                                          nn.Conv2d(in_channels, pool_proj, 1), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, None, "InceptionModule")
+        _check(x, self.in_channels, None, "InceptionModule", self)
         branches = (self.branch1, self.branch3, self.branch5, self.branch_pool)
         return torch.cat([branch(x) for branch in branches], dim=1)  # channels: axis 1
 
@@ -248,7 +248,7 @@ class BasicBlock(nn.Module):
                 _bn(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, None, type(self).__name__)
+        _check(x, self.in_channels, None, type(self).__name__, self)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.residual:
@@ -287,7 +287,7 @@ class Bottleneck(nn.Module):
                 nn.Conv2d(in_channels, out, 1, stride=stride, bias=False), _bn(out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, None, "Bottleneck")
+        _check(x, self.in_channels, None, "Bottleneck", self)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
@@ -344,5 +344,5 @@ class ResNet(nn.Module):
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check(x, self.in_channels, None, "ResNet")
+        _check(x, self.in_channels, None, "ResNet", self)
         return self.head(self.stages(self.stem(x)))

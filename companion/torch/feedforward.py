@@ -51,7 +51,7 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "MLP")
-        check_float(x.dtype, "MLP")
+        check_float(x.dtype, "MLP", self)
         return self.net(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ class Perceptron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "Perceptron")
-        check_float(x.dtype, "Perceptron")
+        check_float(x.dtype, "Perceptron", self)
         return self.linear(x).squeeze(-1)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +152,7 @@ class RBFNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "RBFNetwork")
-        check_float(x.dtype, "RBFNetwork")
+        check_float(x.dtype, "RBFNetwork", self)
         return self.linear(self.rbf(x))
 
     def set_centers(self, centers, sigmas) -> None:
@@ -198,7 +198,7 @@ class ExtremeLearningMachine(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "ExtremeLearningMachine")
-        check_float(x.dtype, "ExtremeLearningMachine")
+        check_float(x.dtype, "ExtremeLearningMachine", self)
         return self.activation(self.hidden(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -239,7 +239,7 @@ class FunctionalLinkNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "FunctionalLinkNet")
-        check_float(x.dtype, "FunctionalLinkNet")
+        check_float(x.dtype, "FunctionalLinkNet", self)
         return self.linear(self.expand(x))
 
 
@@ -281,5 +281,5 @@ class HighwayNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "HighwayNetwork")
-        check_float(x.dtype, "HighwayNetwork")
+        check_float(x.dtype, "HighwayNetwork", self)
         return self.output_layer(self.highway(torch.relu(self.project(x))))

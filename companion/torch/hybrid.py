@@ -194,7 +194,7 @@ class _GraphNet(nn.Module):
 
     def embed(self, x, edge_index=None):
         """Node representations after every layer: a list of ``(nodes, width)`` tensors."""
-        check_float(str(x.dtype), type(self).__name__)
+        check_float(str(x.dtype), type(self).__name__, self)
         edge_index = self._graph(x, edge_index)
         states = []
         for i, conv in enumerate(self.convs):
@@ -271,7 +271,7 @@ class MBConv(nn.Module):
 
     def forward(self, x):
         check_image(tuple(x.shape), self.in_channels, None, "NCHW", "MBConv")
-        check_float(str(x.dtype), "MBConv")
+        check_float(str(x.dtype), "MBConv", self)
         h = F.gelu(self.bn1(self.expand(self.norm(x))))
         h = F.gelu(self.bn2(self.depthwise(h)))
         s = F.gelu(self.se_reduce(h.mean(dim=(2, 3))))
@@ -345,7 +345,7 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x):
         check_image(tuple(x.shape), self.in_channels, self.size, "NCHW", "TransformerBlock")
-        check_float(str(x.dtype), "TransformerBlock")
+        check_float(str(x.dtype), "TransformerBlock", self)
         if self.downsample:
             x = F.max_pool2d(x, 2)
         b, c, h, w = x.shape
@@ -402,7 +402,7 @@ class CoAtNet(nn.Module):
 
     def forward(self, x):
         check_image(tuple(x.shape), self.in_channels, self.image_size, "NCHW", "CoAtNet")
-        check_float(str(x.dtype), "CoAtNet")
+        check_float(str(x.dtype), "CoAtNet", self)
         h = self.blocks(self.stem(x))
         return self.head(self.norm(h.mean(dim=(2, 3))))
 
@@ -426,7 +426,7 @@ class VisionTransformer(nn.Module):
 
     def forward(self, x):
         check_image(tuple(x.shape), self.in_channels, self.image_size, "NCHW", "VisionTransformer")
-        check_float(str(x.dtype), "VisionTransformer")
+        check_float(str(x.dtype), "VisionTransformer", self)
         h = self.blocks(self.patches(x))
         return self.head(self.norm(h.mean(dim=(2, 3))))
 
@@ -489,6 +489,6 @@ class NeuralODE(nn.Module):
     def forward(self, y0):
         if y0.ndim != 2 or y0.shape[1] != self.dim:
             raise ValueError(f"NeuralODE expected input of shape (batch, {self.dim}), got {tuple(y0.shape)}")
-        check_float(str(y0.dtype), "NeuralODE")
+        check_float(str(y0.dtype), "NeuralODE", self)
         ys = rk4_trajectory(self.func, y0, self.times, self.steps)
         return ys.transpose(0, 1) if self.return_trajectory else ys[-1]

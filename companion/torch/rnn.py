@@ -66,7 +66,7 @@ class ElmanCell(nn.Module):
         _uniform_(self, hidden_size)
 
     def initial_state(self, batch: int, device=None) -> torch.Tensor:
-        return torch.zeros(batch, self.hidden_size, device=device)
+        return torch.zeros(batch, self.hidden_size, device=device, dtype=self.weight_hh.dtype)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         check_features(x.shape, self.input_size, type(self).__name__)
@@ -98,7 +98,7 @@ class LSTMCell(nn.Module):
             _set_forget_bias_(self.bias_ih, self.bias_hh, hidden_size)
 
     def initial_state(self, batch: int, device=None):
-        zeros = torch.zeros(batch, self.hidden_size, device=device)
+        zeros = torch.zeros(batch, self.hidden_size, device=device, dtype=self.weight_hh.dtype)
         return zeros, zeros.clone()
 
     def gates(self, x, h, c):
@@ -173,7 +173,7 @@ class GRUCell(nn.Module):
         _uniform_(self, hidden_size)
 
     def initial_state(self, batch: int, device=None) -> torch.Tensor:
-        return torch.zeros(batch, self.hidden_size, device=device)
+        return torch.zeros(batch, self.hidden_size, device=device, dtype=self.weight_hh.dtype)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         check_features(x.shape, self.input_size, type(self).__name__)
@@ -231,7 +231,7 @@ class _SequenceModel(nn.Module):
     def states(self, x: torch.Tensor) -> torch.Tensor:
         """The hidden state of every step, ``(batch, steps, hidden)``."""
         check_sequence(x.shape, self.input_size, type(self).__name__)
-        check_float(x.dtype, type(self).__name__)
+        check_float(x.dtype, type(self).__name__, self)
         return self.rnn(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -322,7 +322,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_sequence(x.shape, self.input_size, "Seq2Seq")
-        check_float(x.dtype, "Seq2Seq")
+        check_float(x.dtype, "Seq2Seq", self)
         _, state = self.encoder(x)                  # (1, batch, hidden); an LSTM's is (h, c)
         context = (state[0] if self.cell == "lstm" else state)[-1]
         repeated = context[:, None, :].expand(-1, self.output_steps, -1)

@@ -11,6 +11,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from companion.checks import (check_binary_labels, check_choice, check_features,
+                              check_early_stopping, check_positive_int,
                               check_finite_loss, check_label_range, check_training_args,
                               training_pair)
 from companion.scaling import check_scaling_args, checkpoint_files
@@ -63,7 +64,8 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
           device: str | None = None, progress: bool = True, augment=None,
           schedule: str = "constant", accumulate: int = 1, precision: str = "float32",
-          checkpoint=None, resume: bool = False, stop_after: int | None = None) -> dict:
+          checkpoint=None, resume: bool = False, stop_after: int | None = None,
+          early_stopping: int | None = None) -> dict:
     """Train ``model`` with mini-batch gradient descent; return the history dict.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` pairs of NumPy arrays.
@@ -78,6 +80,12 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     applied to every training batch (e.g. ``companion.data.random_shift``).
     ``schedule="cosine"`` lowers the learning rate from ``lr`` towards 0 over
     the epochs (one value per epoch, ``companion.schedules.scheduled_lr``).
+
+    ``early_stopping=p`` stops after ``p`` epochs in a row without a lower
+    ``val_loss`` and puts back the weights of the epoch with the lowest
+    ``val_loss`` (also when training ran to ``epochs``); it needs ``val_data``.
+    The history then has one entry per epoch run, and the best epoch is
+    ``argmin(history["val_loss"])``.
 
     Scaling (appendix "From one device to many"; the same arguments as in Keras):
 
@@ -105,6 +113,7 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
                         weight_decay=weight_decay, device=device)
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
                        checkpoint=checkpoint, resume=resume, stop_after=stop_after)
+    check_early_stopping(early_stopping, val_data, checkpoint)
     train_data = training_pair(train_data, loss)
     if val_data is not None:
         val_data = training_pair(val_data, loss, "val_data")
@@ -143,6 +152,7 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
         rng.bit_generator.state = state["numpy_rng"]
         history, start = state["history"], state["epoch"]
     end = stop_after or epochs
+    best_loss, best_state, waited = float("inf"), None, 0
     bar = tqdm(range(start, end), desc=type(model).__name__, disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
@@ -179,6 +189,12 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
             history["val_loss"].append(scores["loss"])
             if classify:
                 history["val_accuracy"].append(scores["accuracy"])
+        if early_stopping is not None:      # keep the best weights; stop when patience runs out
+            if scores["loss"] < best_loss:
+                best_loss, waited = scores["loss"], 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}")
         if path is not None:                # 5. save everything a resumed run needs
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,6 +202,10 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
                         "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
                         "numpy_rng": rng.bit_generator.state, "history": history}, path)
+        if early_stopping is not None and waited >= early_stopping:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     if val_data is None:
         history = {k: v for k, v in history.items() if not k.startswith("val_")}
     return history
@@ -201,16 +221,30 @@ def predict(model: nn.Module, x, batch_size: int = 1024) -> np.ndarray:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy") -> dict:
-    """Mean loss (and accuracy for classification) on ``data = (x, y)``."""
+def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy", batch_size: int = 1024) -> dict:
+    """Mean loss (and accuracy for classification) on ``data = (x, y)``.
+
+    Evaluated ``batch_size`` examples at a time (as Keras does), so a large
+    test set does not need one forward pass's memory for all of it; the
+    result is the mean over every example (and every step of a sequence).
+    """
     check_choice(loss, LOSSES, "loss")
+    data = training_pair(data, loss, "data")
+    check_positive_int(batch_size, "batch_size")
     model.eval()
     device = next(model.parameters()).device
     x, y = _as_tensors(*data, loss, device, _float_dtype(model))
-    out = model(x)
-    scores = {"loss": _loss_value(LOSSES[loss](), out, y).item()}
+    loss_fn = LOSSES[loss]()
+    total_loss = total_correct = 0.0
+    for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+        out = model(xb)
+        weight = yb.numel()                 # the mean is over labels (steps included)
+        total_loss += _loss_value(loss_fn, out, yb).item() * weight
+        if loss != "mse":
+            total_correct += _accuracy(out, yb, loss) * weight
+    scores = {"loss": total_loss / y.numel()}
     if loss != "mse":
-        scores["accuracy"] = _accuracy(out, y, loss)
+        scores["accuracy"] = total_correct / y.numel()
     return scores
 
 
