@@ -399,24 +399,40 @@ def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0
 # plain SGD with learning rate 1 moves each weight by exactly minus its
 # gradient. The two functions below read gradients off such a step.
 
-def gradients(model: keras.Model, data, *, loss: str = "mse") -> dict:
+class _Mode(keras.Model):
+    """``model(x, training=mode)`` whatever mode ``fit`` asks for."""
+
+    def __init__(self, model, mode: bool):
+        super().__init__(name="fixed_mode")
+        self.model, self.mode = model, mode
+
+    def call(self, x, training=False):
+        return self.model(x, training=self.mode)
+
+
+def gradients(model: keras.Model, data, *, loss: str = "mse", training: bool = False) -> dict:
     """The gradient of the mean loss on ``data = (x, y)`` for every weight.
 
-    Computed backend-independently as ``w_before - w_after`` for one SGD step
-    with learning rate 1 on the whole of ``data``; the weights are restored
-    afterwards and the model is left compiled for that step (``train``
-    compiles it again). Returns ``{weight path: NumPy array}`` in Keras's
-    layout. Float32 rounding of ``w - g`` limits the relative precision to
-    about ``1e-7 * |w| / |g|``.
+    Computed in inference mode by default, as ``companion.torch.gradients``
+    does: batch normalisation normalises with its moving statistics and
+    dropout is off; ``training=True`` uses the batch's own statistics (and
+    dropout), as a training step does. Backend-independent: ``w_before -
+    w_after`` for one SGD step with learning rate 1 on the whole of ``data``;
+    every variable of the model (the moving statistics included) is put back
+    afterwards, so the model computes exactly what it computed before.
+    Returns ``{weight path: NumPy array}`` in Keras's layout. Float32 rounding
+    of ``w - g`` limits the relative precision to about ``1e-7 * |w| / |g|``.
     """
     check_choice(loss, LOSSES, "loss")
     loss_fn, _ = _loss_and_metrics(loss)
     x, y = np.asarray(data[0], dtype="float32"), np.asarray(data[1])
+    saved = [keras.ops.convert_to_numpy(w) for w in model.weights]
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss_fn)
-    model.train_on_batch(x, y)
+    probe = _Mode(model, bool(training))
+    probe.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss_fn)
+    probe.train_on_batch(x, y)
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    for w, value in zip(model.trainable_weights, before):
+    for w, value in zip(model.weights, saved):
         w.assign(value)
     return {w.path: b - a for w, b, a in zip(model.trainable_weights, before, after)}
 

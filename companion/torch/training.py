@@ -286,19 +286,31 @@ def train_perceptron(model, x, y, *, epochs: int, lr: float = 1.0, seed: int = 0
     return history
 
 
-def gradients(model: nn.Module, data, *, loss: str = "mse") -> dict:
+def gradients(model: nn.Module, data, *, loss: str = "mse", training: bool = False) -> dict:
     """The gradient of the mean loss on ``data = (x, y)`` for every parameter, by autograd.
 
-    Returns ``{parameter name: NumPy array}`` in PyTorch's layout. The model's
-    ``.grad`` fields are left as they were.
+    Computed in evaluation mode by default (batch normalisation with its
+    running statistics, no dropout), as ``companion.keras.gradients``;
+    ``training=True`` uses the batch's own statistics, as a training step
+    does. Either way the model is left as it was: same mode, same running
+    statistics, ``.grad`` fields untouched. Returns ``{parameter name: NumPy
+    array}`` in PyTorch's layout.
     """
     check_choice(loss, LOSSES, "loss")
-    model.eval()
+    was_training = model.training
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    model.train(bool(training))
     device = next(model.parameters()).device
-    x, y = _as_tensors(*data, loss, device)
+    x, y = _as_tensors(*data, loss, device, _float_dtype(model))
     params = dict(model.named_parameters())
-    value = _loss_value(LOSSES[loss](), model(x), y)
-    grads = torch.autograd.grad(value, list(params.values()))
+    try:
+        value = _loss_value(LOSSES[loss](), model(x), y)
+        grads = torch.autograd.grad(value, list(params.values()))
+    finally:
+        model.train(was_training)
+        with torch.no_grad():               # a training-mode pass moved the running statistics
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
     return {name: g.detach().cpu().numpy() for name, g in zip(params, grads)}
 
 
