@@ -226,3 +226,32 @@ def test_torch_float64_input_gets_a_clear_error_and_a_double_model_takes_it(spec
     with torch.no_grad():
         out = model.double()(x)
     assert out.dtype == torch.float64
+
+
+def _signature(cls):
+    import inspect
+
+    return [(name, p.default) for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name not in ("self", "kwargs")]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=ids)
+def test_same_constructor_arguments_and_defaults_in_both_frameworks(spec):
+    """The same call builds the same model in PyTorch and Keras (book/api.md)."""
+    torch_args, keras_args = _signature(spec.torch_class()), _signature(spec.keras_class())
+    # Keras models that draw random numbers own a SeedGenerator: `seed` is their only extra.
+    keras_args = [arg for arg in keras_args if arg[0] != "seed"]
+    assert torch_args == keras_args
+
+
+SYNONYMS = {"n_classes", "classes", "num_outputs", "n_outputs", "output_dim", "out_dim",
+            "input_dim", "in_dim", "n_features", "num_features", "input_features",
+            "output_features", "n_channels", "channels_in", "vocab", "n_vocab", "hidden_dim"}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=ids)
+def test_size_arguments_follow_the_naming_convention(spec):
+    names = {name for name, _ in _signature(spec.torch_class())}
+    assert not names & SYNONYMS, f"use the book's names (book/api.md), not {names & SYNONYMS}"
+    if spec.input_kind == "tokens":
+        assert names & {"vocab_size", "src_vocab"}

@@ -188,6 +188,12 @@ class RestoreBest(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+def _model_input(x, model) -> np.ndarray:
+    """float32 features, or int32 token ids for a model whose class sets ``token_input = True``
+    (the language models of part VI)."""
+    return np.asarray(x).astype("int32" if getattr(model, "token_input", False) else "float32")
+
+
 def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
@@ -258,13 +264,13 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         # of the book the second trace costs seconds. The values are unchanged.
         model.optimizer.build(model.trainable_variables)
     x, y = training_pair(train_data, loss)
-    x = x.astype("float32")
+    x = _model_input(x, model)
     if loss == "cross_entropy":             # labels must index the model's outputs
         check_label_range(y, int(model(x[:1], training=False).shape[-1]))
     val = None
     if val_data is not None:
         x_val, y_val = training_pair(val_data, loss, "val_data")
-        val = (x_val.astype("float32"), y_val)
+        val = (_model_input(x_val, model), y_val)
     if checkpoint is not None:
         history = _train_with_checkpoints(model, x, y, val, epochs=epochs, lr=lr,
                                           batch_size=batch_size, seed=seed, progress=progress,
@@ -325,8 +331,12 @@ def _train_with_checkpoints(model, x, y, val, *, epochs, lr, batch_size, seed, p
 
 
 def predict(model: keras.Model, x, batch_size: int = 1024) -> np.ndarray:
-    """Model outputs (logits) for NumPy input, in inference mode, as NumPy."""
-    x = np.asarray(x, dtype="float32")
+    """Model outputs (logits) for NumPy input, in inference mode, as NumPy.
+
+    A model whose class sets ``token_input = True`` (the language models of
+    part VI) gets int32 token ids; any other model float32.
+    """
+    x = _model_input(x, model)
     outs = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
             for i in range(0, len(x), batch_size)]
     return np.concatenate(outs)

@@ -25,13 +25,19 @@ LOSSES = {
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
-def _as_tensors(x, y, loss: str, device, dtype=torch.float32):
-    x = torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+def _as_tensors(x, y, loss: str, device, dtype=torch.float32, tokens: bool = False):
+    # token ids (models with ``token_input = True``, part VI) stay integers; features are floats
+    x = torch.as_tensor(np.asarray(x), dtype=torch.long if tokens else dtype, device=device)
     if loss == "cross_entropy":
         y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
     else:
         y = torch.as_tensor(np.asarray(y), dtype=dtype, device=device)
     return x, y
+
+
+def _tokens(model) -> bool:
+    """Whether the model reads integer token ids (its class sets ``token_input = True``)."""
+    return bool(getattr(model, "token_input", False))
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype:
@@ -119,7 +125,7 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
         val_data = training_pair(val_data, loss, "val_data")
     device = device or next(model.parameters()).device
     model.to(device)
-    x, y = _as_tensors(*train_data, loss, device, _float_dtype(model))
+    x, y = _as_tensors(*train_data, loss, device, _float_dtype(model), _tokens(model))
     if loss == "cross_entropy":             # labels must index the model's outputs
         was_training = model.training
         model.eval()
@@ -213,10 +219,15 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
 
 @torch.no_grad()
 def predict(model: nn.Module, x, batch_size: int = 1024) -> np.ndarray:
-    """Model outputs (logits) for NumPy input, in evaluation mode, as NumPy."""
+    """Model outputs (logits) for NumPy input, in evaluation mode, as NumPy.
+
+    A model whose class sets ``token_input = True`` (the language models of
+    part VI) gets int64 token ids; any other model its floating-point dtype.
+    """
     model.eval()
     device = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(x), dtype=_float_dtype(model), device=device)
+    x = torch.as_tensor(np.asarray(x), dtype=torch.long if _tokens(model)
+                        else _float_dtype(model), device=device)
     return torch.cat([model(xb) for xb in x.split(batch_size)]).cpu().numpy()
 
 
@@ -233,7 +244,7 @@ def evaluate(model: nn.Module, data, *, loss: str = "cross_entropy", batch_size:
     check_positive_int(batch_size, "batch_size")
     model.eval()
     device = next(model.parameters()).device
-    x, y = _as_tensors(*data, loss, device, _float_dtype(model))
+    x, y = _as_tensors(*data, loss, device, _float_dtype(model), _tokens(model))
     loss_fn = LOSSES[loss]()
     total_loss = total_correct = 0.0
     for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
@@ -301,7 +312,7 @@ def gradients(model: nn.Module, data, *, loss: str = "mse", training: bool = Fal
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     model.train(bool(training))
     device = next(model.parameters()).device
-    x, y = _as_tensors(*data, loss, device, _float_dtype(model))
+    x, y = _as_tensors(*data, loss, device, _float_dtype(model), _tokens(model))
     params = dict(model.named_parameters())
     try:
         value = _loss_value(LOSSES[loss](), model(x), y)
