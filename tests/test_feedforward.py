@@ -239,3 +239,28 @@ def test_evaluate_binary_accuracy_agrees_for_one_or_several_labels(labels):
     for module, model in ((ct, torch_model), (ck, keras_model)):
         scores = module.evaluate(model, (x, y), loss="binary_cross_entropy")
         assert scores["accuracy"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("init, variance", [("he", lambda i, o: 2 / i), ("lecun", lambda i, o: 1 / i),
+                                            ("xavier", lambda i, o: 2 / (i + o))])
+def test_mlp_init_draws_the_same_distribution_in_both_frameworks(init, variance):
+    import keras
+
+    import companion.keras as ck
+    import companion.torch as ct
+
+    torch_mlp = ct.MLP(400, (300,), 200, init=init)
+    keras_mlp = ck.MLP(400, (300,), 200, init=init)
+    first_t = torch_mlp.net[0].weight.detach().numpy().T           # (in, out), as Keras
+    kernels = [w for w in keras_mlp.trainable_weights if len(w.shape) == 2]
+    first_k = np.asarray(keras.ops.convert_to_numpy(kernels[0]))
+    for w in (first_t, first_k):
+        assert w.var() == pytest.approx(variance(400, 300), rel=0.03)
+    assert not torch_mlp.net[0].bias.detach().numpy().any()
+    # and the default is each framework's own: PyTorch's variance is 1 / (3 fan_in)
+    default = ct.MLP(400, (300,), 200).net[0].weight.detach().numpy()
+    assert default.var() == pytest.approx(1 / 1200, rel=0.03)
+    with pytest.raises(ValueError, match="unknown init 'kaiming'"):
+        ct.MLP(4, (3,), 2, init="kaiming")
+    with pytest.raises(ValueError, match="unknown init 'kaiming'"):
+        ck.MLP(4, (3,), 2, init="kaiming")

@@ -24,6 +24,14 @@ def create_weights(model: keras.Model, in_features: int) -> None:
     model(np.zeros((1, in_features), dtype="float32"))
 
 
+INITS = {  # the same distributions as companion.torch.feedforward.INITS (plain, not truncated)
+    "default": lambda: "glorot_uniform",
+    "he": lambda: keras.initializers.VarianceScaling(2.0, "fan_in", "untruncated_normal"),
+    "xavier": lambda: "glorot_uniform",
+    "lecun": lambda: keras.initializers.VarianceScaling(1.0, "fan_in", "untruncated_normal"),
+}
+
+
 @serializable
 class MLP(keras.Model):
     """Multilayer perceptron (chapter: Multilayer Perceptron).
@@ -32,11 +40,17 @@ class MLP(keras.Model):
     hidden layer is Dense, Activation, then (optionally) Dropout; the output
     layer is linear and returns logits, so compile it with a loss created
     with ``from_logits=True``.
+
+    ``init``: ``"he"``, ``"xavier"``, ``"lecun"`` (zero biases) draw the
+    weights as the PyTorch twin does; ``"default"`` keeps Keras's Glorot
+    uniform kernels (see ``companion.torch.MLP``).
     """
 
     def __init__(self, in_features: int, hidden=(64,), out_features: int = 10,
-                 activation: str = "relu", dropout: float = 0.0, **kwargs):
+                 activation: str = "relu", dropout: float = 0.0, init: str = "default",
+                 **kwargs):
         super().__init__(**kwargs)
+        check_choice(init, INITS, "init")
         check_positive_int(in_features, "in_features")
         check_positive_int(out_features, "out_features")
         for width in hidden:
@@ -46,12 +60,15 @@ class MLP(keras.Model):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.in_features = in_features
 
+        def dense(units):
+            return layers.Dense(units, kernel_initializer=INITS[init]())
+
         stack = [keras.Input((in_features,))]
         for width in hidden:
-            stack += [layers.Dense(width), layers.Activation(activation)]
+            stack += [dense(width), layers.Activation(activation)]
             if dropout > 0:
                 stack.append(layers.Dropout(dropout))
-        stack.append(layers.Dense(out_features))
+        stack.append(dense(out_features))
         self.net = keras.Sequential(stack)
         create_weights(self, in_features)
 

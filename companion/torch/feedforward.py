@@ -19,6 +19,16 @@ ACTIVATIONS = {
 }
 
 
+def _lecun_normal_(weight: torch.Tensor) -> torch.Tensor:
+    return nn.init.normal_(weight, 0.0, weight.shape[1] ** -0.5)
+
+
+INITS = {"default": None,
+         "he": lambda w: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"),
+         "xavier": nn.init.xavier_uniform_,
+         "lecun": _lecun_normal_}
+
+
 class MLP(nn.Module):
     """Multilayer perceptron (chapter: Multilayer Perceptron).
 
@@ -26,11 +36,20 @@ class MLP(nn.Module):
     hidden layer is Linear, activation, then (optionally) Dropout; the output
     layer is linear and returns logits, so pair it with a loss that takes
     logits (``nn.CrossEntropyLoss``) rather than adding a softmax here.
+
+    ``init`` draws the weights of every layer the same way in both
+    frameworks: ``"he"`` (normal, variance ``2 / fan_in``, for ReLU),
+    ``"xavier"`` (uniform, variance ``2 / (fan_in + fan_out)``, for tanh),
+    ``"lecun"`` (normal, variance ``1 / fan_in``), all with zero biases; or
+    ``"default"``, each framework's own (PyTorch: uniform with variance
+    ``1 / (3 fan_in)`` for weights and biases; Keras: Glorot uniform, zero
+    biases), so that two untouched twins start differently.
     """
 
     def __init__(self, in_features: int, hidden=(64,), out_features: int = 10,
-                 activation: str = "relu", dropout: float = 0.0):
+                 activation: str = "relu", dropout: float = 0.0, init: str = "default"):
         super().__init__()
+        check_choice(init, INITS, "init")
         check_positive_int(in_features, "in_features")
         check_positive_int(out_features, "out_features")
         for width in hidden:
@@ -48,6 +67,11 @@ class MLP(nn.Module):
             width_in = width
         layers.append(nn.Linear(width_in, out_features))
         self.net = nn.Sequential(*layers)
+        if init != "default":
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    INITS[init](layer.weight)
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_features(x.shape, self.in_features, "MLP")
