@@ -100,3 +100,95 @@ def test_evaluation_in_batches_equals_one_pass(framework):
         m.evaluate(model, (x, y), batch_size=0)
     with pytest.raises(ValueError, match=r"data must be an \(x, y\) pair"):
         m.evaluate(model, x)
+
+
+# ---------------------------------------------------------------- cyclical and plateau schedules
+
+def test_cyclical_schedule_is_a_triangle_between_a_tenth_and_the_peak():
+    from companion.schedules import scheduled_lr
+
+    lrs = [scheduled_lr(0.1, e, 12, "cyclical") for e in range(12)]   # step = 2 epochs
+    assert lrs[:5] == pytest.approx([0.01, 0.055, 0.1, 0.055, 0.01])
+    assert lrs[4:8] == pytest.approx(lrs[:4])                           # periodic
+    assert min(lrs) == pytest.approx(0.01) and max(lrs) == pytest.approx(0.1)
+
+
+def test_plateau_rule():
+    from companion.schedules import Plateau
+
+    rule = Plateau(patience=2, factor=0.5)
+    scales = [rule.step(v) for v in (1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.8, 0.85)]
+    assert scales == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.25]
+
+
+def _expected_rates(schedule, history, epochs, lr):
+    """The rate of every epoch by companion.schedules, given the run's own validation losses."""
+    from companion.schedules import Plateau, scheduled_lr
+
+    rule, rates = Plateau(), []
+    for epoch in range(epochs):
+        rates.append(scheduled_lr(lr, epoch, epochs, schedule) * rule.scale)
+        if schedule == "plateau":
+            rule.step(history["val_loss"][epoch])
+    return rates
+
+
+@pytest.mark.parametrize("schedule", ["cyclical", "plateau"])
+def test_torch_uses_the_scheduled_rate_in_every_step(schedule, monkeypatch):
+    import torch
+
+    from companion.torch import training
+
+    seen = []
+
+    class Recording(torch.optim.SGD):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    monkeypatch.setitem(training.OPTIMIZERS, "sgd", Recording)
+    train, val = _noisy_task(2)
+    companion.set_seed(0)
+    history = ct.train(ct.MLP(3, (32,), 1), train, val, epochs=12, lr=0.05, batch_size=10,
+                       optimizer="sgd", loss="mse", schedule=schedule, progress=False)
+    per_epoch = seen[::4]                                # 40 examples / 10 = 4 steps per epoch
+    assert per_epoch == pytest.approx(_expected_rates(schedule, history, 12, 0.05))
+    if schedule == "plateau":
+        assert min(per_epoch) < 0.05, "a noisy task must hit a plateau within 12 epochs"
+
+
+@pytest.mark.parametrize("schedule", ["cyclical", "plateau"])
+def test_keras_ends_on_the_same_scheduled_rate(schedule):
+    import keras
+
+    train, val = _noisy_task(2)
+    companion.set_seed(0)
+    model = ck.MLP(3, (32,), 1)
+    history = ck.train(model, train, val, epochs=12, lr=0.05, batch_size=10, optimizer="sgd",
+                       loss="mse", schedule=schedule, progress=False)
+    rates = _expected_rates(schedule, history, 12, 0.05)
+    final = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    # cyclical: set at the start of the last epoch; plateau: set after it, from its val_loss
+    if schedule == "plateau":
+        from companion.schedules import Plateau
+
+        rule = Plateau()
+        for value in history["val_loss"]:
+            rule.step(value)
+        expected = 0.05 * rule.scale
+    else:
+        expected = rates[-1]
+    assert final == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_schedule_arguments(framework, tmp_path):
+    m = FRAMEWORKS[framework]
+    train, val = _noisy_task()
+    with pytest.raises(ValueError, match="schedule='plateau' watches val_loss"):
+        m.train(m.MLP(3, (4,), 1), train, epochs=2, loss="mse", schedule="plateau", progress=False)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        m.train(m.MLP(3, (4,), 1), train, val, epochs=2, loss="mse", schedule="plateau",
+                checkpoint=str(tmp_path / "run"), progress=False)
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        m.train(m.MLP(3, (4,), 1), train, val, epochs=2, loss="mse", schedule="step", progress=False)

@@ -13,7 +13,7 @@ from companion.checks import (check_binary_labels, check_choice, check_early_sto
                               check_finite_loss, check_label_range, check_training_args,
                               training_pair)
 from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
-from companion.schedules import SCHEDULES, scheduled_lr
+from companion.schedules import Plateau, check_schedule, scheduled_lr
 
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam,
@@ -163,6 +163,18 @@ class EpochBatches(keras.utils.PyDataset):
             self.y[idx]
 
 
+class PlateauCallback(keras.callbacks.Callback):
+    """``companion.schedules.Plateau`` in Keras: the next epoch's rate from this epoch's val_loss."""
+
+    def __init__(self, lr: float):
+        super().__init__()
+        self.lr, self.rule = lr, Plateau()
+
+    def on_epoch_end(self, epoch, logs=None):
+        scale = self.rule.step(float((logs or {})["val_loss"]))
+        self.model.optimizer.learning_rate.assign(self.lr * scale)
+
+
 class RestoreBest(keras.callbacks.Callback):
     """Stop after ``patience`` epochs without a lower ``val_loss``; always end with the best weights."""
 
@@ -217,7 +229,9 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     ``"cuda"`` request with no GPU visible is refused, as in PyTorch).
     ``clip_norm`` becomes the optimizer's ``global_clipnorm``.
     ``augment(x_batch, rng) -> x_batch`` (NumPy) transforms every training batch;
-    ``schedule`` is ``"constant"`` or ``"cosine"``, as in PyTorch.
+    ``schedule`` is ``"constant"``, ``"cosine"``, ``"cyclical"`` or
+    ``"plateau"``, with the same values as in PyTorch (``companion.schedules``;
+    not Keras's ``ReduceLROnPlateau``, whose ``min_delta`` and cooldown differ).
     ``jit_compile="auto"`` (the default) compiles the training step with XLA
     on the JAX backend, where running op by op is 8 to 75 times slower, and
     not on TensorFlow or PyTorch, where for the book's small models on a CPU
@@ -258,7 +272,7 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
       PyTorch's global generator too).
     """
     check_choice(loss, LOSSES, "loss")
-    check_choice(schedule, SCHEDULES, "schedule")
+    check_schedule(schedule, val_data, checkpoint)
     check_training_args(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                         weight_decay=weight_decay, device=device)
     check_scaling_args(epochs=epochs, accumulate=accumulate, precision=precision,
@@ -296,7 +310,9 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     callbacks.append(keras.callbacks.TerminateOnNaN())   # stop a diverged run at once
     if early_stopping is not None:
         callbacks.append(RestoreBest(early_stopping))
-    if schedule != "constant":
+    if schedule == "plateau":
+        callbacks.append(PlateauCallback(lr))
+    elif schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
     if augment is None:

@@ -15,7 +15,7 @@ from companion.checks import (check_binary_labels, check_choice, check_features,
                               check_finite_loss, check_label_range, check_training_args,
                               training_pair)
 from companion.scaling import check_scaling_args, checkpoint_files
-from companion.schedules import SCHEDULES, scheduled_lr
+from companion.schedules import Plateau, check_schedule, scheduled_lr
 
 LOSSES = {
     "cross_entropy": nn.CrossEntropyLoss,        # integer labels, logits in
@@ -85,7 +85,10 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     ``augment``, if given, is a NumPy function ``(x_batch, rng) -> x_batch``
     applied to every training batch (e.g. ``companion.data.random_shift``).
     ``schedule="cosine"`` lowers the learning rate from ``lr`` towards 0 over
-    the epochs (one value per epoch, ``companion.schedules.scheduled_lr``).
+    the epochs, ``"cyclical"`` cycles it between ``lr / 10`` and ``lr``, and
+    ``"plateau"`` halves it whenever ``val_loss`` has not improved for two
+    epochs (one value per epoch, ``companion.schedules``; Keras follows the
+    same values).
 
     ``early_stopping=p`` stops after ``p`` epochs in a row without a lower
     ``val_loss`` and puts back the weights of the epoch with the lowest
@@ -113,7 +116,7 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
       after epoch ``n`` (as a job's time limit would), keeping the checkpoint.
     """
     check_choice(loss, LOSSES, "loss")
-    check_choice(schedule, SCHEDULES, "schedule")
+    check_schedule(schedule, val_data, checkpoint)
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_training_args(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                         weight_decay=weight_decay, device=device)
@@ -159,10 +162,11 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
         history, start = state["history"], state["epoch"]
     end = stop_after or epochs
     best_loss, best_state, waited = float("inf"), None, 0
+    plateau = Plateau()
     bar = tqdm(range(start, end), desc=type(model).__name__, disable=not progress)
     for epoch in bar:
         for group in opt.param_groups:
-            group["lr"] = scheduled_lr(lr, epoch, epochs, schedule)
+            group["lr"] = scheduled_lr(lr, epoch, epochs, schedule) * plateau.scale
         model.train()
         total_loss, total_correct = 0.0, 0.0
         batches = torch.randperm(len(x), generator=generator).split(batch_size * accumulate)
@@ -195,6 +199,8 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
             history["val_loss"].append(scores["loss"])
             if classify:
                 history["val_accuracy"].append(scores["accuracy"])
+            if schedule == "plateau":       # the next epoch's rate depends on this one's val_loss
+                plateau.step(scores["loss"])
         if early_stopping is not None:      # keep the best weights; stop when patience runs out
             if scores["loss"] < best_loss:
                 best_loss, waited = scores["loss"], 0
