@@ -104,3 +104,22 @@ def test_noisy_sine():
     assert 0.1 < np.std(y_noisy - y) < 0.3
     with pytest.raises(ValueError, match="low < high"):
         data.noisy_sine(10, low=1.0, high=0.0)
+
+
+def test_topic_windows_are_balanced_disjoint_and_decodable():
+    from companion.data import text
+
+    d = text.topic_windows(steps=12, per_topic=40, vocab_size=300, seed=1)
+    assert d.x_train.shape == (4 * 24, 13) and d.x_test.shape == (4 * 8, 13)
+    assert (d.x_train[:, 0] == text.CLS).all()
+    assert np.bincount(d.y_train).tolist() == [24, 24, 24, 24]
+    assert d.vocab[:4] == list(text.SPECIALS) and d.vocab_size <= 300
+    assert d.x_train.max() < d.vocab_size
+    rows = {tuple(r) for r in d.x_train} & {tuple(r) for r in d.x_test}
+    assert not rows, "a window is in both train and test"
+    assert d.decode(d.x_train[0]).startswith("[CLS] ")
+    assert text.words("Use str.format(x)!") == ["use", "str", ".", "format", "(", "x", ")", "!"]
+    with pytest.raises(ValueError, match="unknown help topics"):
+        text.topic_windows(topics=("compound", "no-such-topic"))
+    with pytest.raises(ValueError, match="lower per_topic or steps"):
+        text.topic_windows(per_topic=100_000)
