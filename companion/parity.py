@@ -426,4 +426,7 @@ RULES.update({
 })
 
 # -- part VI (transformers): copy rules go here --
+# BERT's masked-LM decoder (companion.{torch,keras}.bert.TiedDecoder): its weight is the
+# word-embedding table (copied with the Embedding); the layer owns only its bias (vocab,).
+RULES[("TiedDecoder", "TiedDecoder")] = _same_shapes
 # -- part VII (generative): copy rules go here --

@@ -801,3 +801,186 @@ def draw_coatnet(stages=None, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+# ---------------------------------------------------------------- part VII: generative models
+
+def draw_cvae(sizes=(64, 128, 8), num_classes: int = 10, ax=None, title: str | None = None):
+    """A conditional VAE: the VAE diagram of ``draw_autoencoder`` with the label ``y``
+    (a one-hot row of ``num_classes``) fed to both the encoder and the decoder."""
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    draw_autoencoder(sizes, vae=True, ax=ax)
+    right = 0.6 + 2.4 + 3.0 + 2.4                      # the geometry of draw_autoencoder(vae=True)
+    _box(ax, 0.4, 2.0, f"label y\none-hot, {num_classes}", "#CDEAC0", w=1.1, h=0.6, fontsize=8)
+    _arrow(ax, 0.45, 1.7, 0.9, 1.0)                    # into the encoder, next to x
+    ax.plot([0.95, right - 2.6], [2.0, 2.0], color="0.25", lw=1)
+    for text in ax.texts:                              # the posterior now sees the label too
+        if text.get_text().startswith("KL("):
+            text.set_text("KL(q(z|x, y) || N(0, I))")
+    _arrow(ax, right - 2.6, 2.0, right - 2.35, 0.5)    # into the decoder, next to z
+    ax.text(0.95, 1.35, "[x, y]", fontsize=8, color="0.3")
+    ax.text(right - 2.3, 1.1, "[z, y]", fontsize=8, color="0.3")
+    ax.set_ylim(-1.5, 2.5)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------- part VI: the Transformer
+
+def draw_transformer(layers: int = 6, norm_first: bool = False, ax=None, title: str | None = None):
+    """The encoder-decoder Transformer: encoder stack (left), decoder stack (right).
+
+    Each sublayer is a box with its residual branch; ``norm_first`` moves the
+    LayerNorm boxes in front of the sublayers (pre-LN) and adds the final
+    LayerNorm of each stack. ``layers`` is printed as the repeat count.
+    """
+    ax = ax or plt.gca()
+    attn, ffn, norm, emb, out = "#FFD6A5", "#BBD7EA", "#E0E0E0", "#CDEAC0", "#FFADAD"
+
+    def stack(x, rows, y0):
+        """Boxes bottom to top; each row is (text, colour, residual?)."""
+        y, centres = y0, []
+        for text, color, residual in rows:
+            if norm_first and residual:
+                _box(ax, x, y, "LayerNorm", norm, w=1.9, h=0.32, fontsize=7)
+                _arrow(ax, x, y + 0.16, x, y + 0.34)
+                y += 0.5
+            _box(ax, x, y, text, color, w=2.2, h=0.42, fontsize=7)
+            centres.append(y)
+            if residual:   # the skip connection around the sublayer, joined by an addition
+                _arrow(ax, x, y + 0.21, x, y + 0.44)
+                start = y - (0.72 if norm_first else 0.38)
+                _arrow(ax, x, start, x - 1.15, start, style="-", color="#9B2226")
+                _arrow(ax, x - 1.15, start, x - 1.15, y + 0.55, style="-", color="#9B2226")
+                _arrow(ax, x - 1.15, y + 0.55, x - 0.13, y + 0.55, color="#9B2226")
+                ax.add_patch(plt.Circle((x, y + 0.55), 0.11, facecolor="white", edgecolor="k",
+                                        zorder=2))
+                ax.text(x, y + 0.55, "+", ha="center", va="center", fontsize=9, zorder=3)
+                y += 0.55
+                if not norm_first:
+                    _arrow(ax, x, y + 0.11, x, y + 0.27)
+                    _box(ax, x, y + 0.43, "LayerNorm", norm, w=1.9, h=0.32, fontsize=7)
+                    y += 0.43
+                _arrow(ax, x, y + 0.16, x, y + 0.5)
+                y += 0.7
+        return y, centres
+
+    enc_x, dec_x = 1.5, 5.6
+    for x, label in ((enc_x, "source ids"), (dec_x, "target ids (shifted right)")):
+        ax.text(x, -0.35, label, ha="center", fontsize=8)
+        _box(ax, x, 0.15, "embedding x $\\sqrt{d_{model}}$\n+ sinusoidal positions", emb,
+             w=2.1, h=0.55, fontsize=7)
+        _arrow(ax, x, 0.43, x, 0.8)
+    top_enc, _ = stack(enc_x, [("multi-head self-attention\n(padding mask)", attn, True),
+                            ("feed-forward", ffn, True)], 1.0)
+    top_dec, dec_centres = stack(dec_x, [("masked multi-head\nself-attention (causal)", attn, True),
+                            ("cross-attention\n(queries: decoder)", attn, True),
+                            ("feed-forward", ffn, True)], 1.0)
+    if norm_first:
+        for x, top in ((enc_x, top_enc), (dec_x, top_dec)):
+            _box(ax, x, top - 0.2, "final LayerNorm", norm, w=1.9, h=0.32, fontsize=7)
+            _arrow(ax, x, top - 0.04, x, top + 0.2)
+        top_enc, top_dec = top_enc + 0.4, top_dec + 0.4
+    for x, y0, y1 in ((enc_x, 0.8, top_enc - 0.35), (dec_x, 0.8, top_dec - 0.35)):
+        ax.add_patch(plt.Rectangle((x - 1.35, y0 - 0.05), 2.6, y1 - y0, fill=False,
+                                   ec="0.4", ls="--", lw=0.8))
+        ax.text(x + 1.32, y0 + 0.05, f"x {layers}", fontsize=9, ha="left", weight="bold")
+    # the encoder output feeds the keys and values of every decoder cross-attention
+    cross_y = dec_centres[1]
+    _arrow(ax, enc_x, top_enc - 0.35, enc_x, top_enc + 0.15, style="-")
+    _arrow(ax, enc_x, top_enc + 0.15, 3.55, top_enc + 0.15, style="-")
+    _arrow(ax, 3.55, top_enc + 0.15, 3.55, cross_y, style="-")
+    _arrow(ax, 3.55, cross_y, dec_x - 1.1, cross_y)
+    ax.text(3.5, (cross_y + top_enc) / 2, "keys,\nvalues", fontsize=7, ha="right")
+    _box(ax, dec_x, top_dec + 0.1, "linear (tied to the target\nembedding) + softmax", out,
+         w=2.1, h=0.5, fontsize=7)
+    _arrow(ax, dec_x, top_dec + 0.35, dec_x, top_dec + 0.65)
+    ax.text(dec_x, top_dec + 0.75, "next-token probabilities", ha="center", fontsize=8)
+    ax.text(enc_x, top_enc + 0.35, "encoder", ha="center", fontsize=10, weight="bold")
+    ax.set(xlim=(-0.1, 7.1), ylim=(-0.6, max(top_dec, top_enc) + 1.1))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------- diffusion models (part VII)
+
+def draw_diffusion(ax=None, title: str | None = None, network: str = "noise predictor"):
+    """The two chains of a diffusion model and where the network sits.
+
+    Top, left to right: the fixed forward process ``q(x_t | x_{t-1})`` that adds
+    noise; bottom, right to left: the learned reverse process
+    ``p_theta(x_{t-1} | x_t)``, whose mean comes from the network
+    ``eps_theta(x_t, t, y)`` drawn underneath (``network`` names it).
+    """
+    ax = ax or plt.subplots(figsize=(9, 3.6))[1]
+    labels = ["$\\mathbf{x}_0$\ndata", "$\\cdots$", "$\\mathbf{x}_{t-1}$", "$\\mathbf{x}_t$",
+              "$\\cdots$", "$\\mathbf{x}_T$\n$\\mathcal{N}(\\mathbf{0}, I)$"]
+    xs = [1.5 * i for i in range(len(labels))]
+    for x, label in zip(xs, labels):
+        dots = label == "$\\cdots$"
+        _box(ax, x, 0, label, "#FFFFFF" if dots else _INPUT, w=0.9, h=0.7, fontsize=10)
+    for x0, x1 in zip(xs[:-1], xs[1:]):
+        _arrow(ax, x0 + 0.3, 0.38, x1 - 0.3, 0.38, color="0.45", rad=-0.45)
+        _arrow(ax, x1 - 0.3, -0.38, x0 + 0.3, -0.38, color="#D1495B", rad=-0.45)
+    ax.text(xs[-1] / 2, 1.05, "forward process $q(\\mathbf{x}_t \\mid \\mathbf{x}_{t-1})$: "
+            "add noise (fixed, no parameters)", ha="center", fontsize=9, color="0.3")
+    ax.text(xs[1], -1.0, "reverse process $p_\\theta(\\mathbf{x}_{t-1} \\mid \\mathbf{x}_t)$:\n"
+            "denoise (learned)", ha="center", fontsize=9, color="#D1495B")
+    mid = (xs[2] + xs[3]) / 2
+    _box(ax, mid + 1.2, -1.55, f"$\\boldsymbol{{\\epsilon}}_\\theta(\\mathbf{{x}}_t, t, y)$\n{network}",
+         "#FFD6A5", w=2.0, h=0.75, fontsize=9)
+    _arrow(ax, xs[3], -0.36, mid + 1.0, -1.15, color="0.25")
+    _arrow(ax, mid + 0.25, -1.35, mid, -0.75, color="#D1495B")
+    ax.text(mid + 2.35, -1.55, "$t$, label $y$", ha="left", va="center", fontsize=9, color="0.3")
+    ax.set(xlim=(-0.7, xs[-1] + 0.8), ylim=(-2.1, 1.3))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------- BERT (part VI)
+
+def draw_bert(layers: int = 12, d_model: int = 768, ax=None, title: str | None = None):
+    """BERT's architecture: embeddings, a stack of encoder layers, and its two kinds of head.
+
+    Left to right: the token ids of ``[CLS] A [SEP] B [SEP]``, the sum of
+    word, position and segment embeddings, ``layers`` post-LN encoder layers
+    (drawn as a stack) and the hidden states; then the masked-language-model
+    head, which reads every position and whose decoder is the word-embedding
+    table (dashed), and the pooler, which reads ``[CLS]`` for sentence tasks.
+    """
+    ax = ax or plt.subplots(figsize=(10, 3.6))[1]
+    _box(ax, 0, 0, "token ids\n[CLS] A [SEP]\nB [SEP]", "#FFFFFF", w=1.3, h=1.0, fontsize=8)
+    _box(ax, 1.8, 0, "embeddings\nword + position\n+ segment\nLayerNorm", "#FFD6A5",
+         w=1.45, h=1.15, fontsize=8)
+    for k in (2, 1):   # the stack: two shadows behind the front layer
+        _box(ax, 3.75 + 0.09 * k, 0.09 * k, "", "#A0C4FF", w=1.6, h=1.25)
+    _box(ax, 3.75, 0, f"encoder layer x {layers}\nself-attention\n(every pair)\n+ GELU FFN, post-LN",
+         "#A0C4FF", w=1.6, h=1.25, fontsize=8)
+    _box(ax, 5.75, 0, f"hidden states\n(B, T, {d_model})\none per token", "#CAFFBF",
+         w=1.4, h=1.0, fontsize=8)
+    _box(ax, 7.95, 0.8, "MLM head\ndense, GELU, LN\nlogits = E h + b\n(B, T, V)", "#FFADAD",
+         w=1.6, h=1.1, fontsize=8)
+    _box(ax, 7.95, -0.85, "pooler on [CLS]\ntanh(W h + b)\n-> classifier, NSP", "#FFADAD",
+         w=1.6, h=1.0, fontsize=8)
+    for x0, x1 in ((0.65, 1.07), (2.53, 2.95), (4.6, 5.05)):
+        _arrow(ax, x0, 0, x1, 0)
+    _arrow(ax, 6.45, 0.2, 7.15, 0.7)
+    _arrow(ax, 6.45, -0.2, 7.15, -0.75)
+    ax.annotate("", xy=(7.5, 1.37), xytext=(1.8, 0.6),
+                arrowprops=dict(arrowstyle="-|>", linestyle="--", color="0.45",
+                                connectionstyle="arc3,rad=-0.25"))
+    ax.text(4.7, 1.9, "the decoder is the same word table E (tied weights)", ha="center",
+            fontsize=8, color="0.35")
+    ax.set(xlim=(-0.8, 8.9), ylim=(-1.5, 2.1))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return ax

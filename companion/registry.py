@@ -254,7 +254,100 @@ MODELS: tuple[ModelSpec, ...] = (
         input_shape=(2, 3, 8, 8), bad_input_shape=(2, 1, 8, 8), layout="NCHW",
     ),
     # -- part VI (transformers): specs go here --
+    ModelSpec(
+        # GPT-2's layout at toy size: logits (batch, steps, vocab_size) for token ids.
+        name="GPT", family="transformers", chapter="book/transformers/gpt.md", module="gpt",
+        kwargs=dict(vocab_size=11, max_len=8, d_model=8, heads=2, layers=2),
+        input_shape=(3, 6), bad_input_shape=(3, 6, 2), expected_shape="(batch, steps)",
+        input_kind="tokens", vocab_size=11,
+    ),
+    # The encoder-decoder Transformer takes ONE input here: model(src_ids) decodes the
+    # source shifted right behind bos_id (BART's convention when no target is given).
+    ModelSpec(
+        name="Transformer", family="transformers", chapter="book/transformers/transformer.md",
+        module="transformers",
+        kwargs=dict(src_vocab=13, tgt_vocab=13, d_model=16, heads=4, layers=2, d_ff=32,
+                    max_len=12),
+        input_shape=(2, 7), bad_input_shape=(2, 3, 7), expected_shape="(batch, steps)",
+        input_kind="tokens", vocab_size=13,
+    ),
+    # ALBERT and DistilBERT (book/transformers/bert_variants.md): BERT's parts, shared or halved.
+    *(
+        ModelSpec(
+            name=name, family="transformers", chapter="book/transformers/bert_variants.md",
+            module="bert_variants", kwargs=dict(vocab_size=40, max_len=12, d_model=16, heads=2,
+                                                layers=2, d_ff=32, **extra),
+            input_shape=(2, 9), bad_input_shape=(2, 14), expected_shape="(batch, steps)",
+            input_kind="tokens", vocab_size=40,
+        )
+        for name, extra in (("ALBERT", {"embedding_size": 8}), ("DistilBERT", {}),
+                            ("DistilBERTClassifier", {"num_classes": 3}))
+    ),
+    # BERT (book/transformers/bert.md): token ids in, hidden states / logits out; the bad
+    # input is longer than the position table (max_len=12).
+    *(
+        ModelSpec(
+            name=name, family="transformers", chapter="book/transformers/bert.md",
+            module="bert", kwargs=dict(vocab_size=40, max_len=12, d_model=16, heads=2,
+                                       layers=2, d_ff=32, **extra),
+            input_shape=(2, 9), bad_input_shape=(2, 14), expected_shape="(batch, steps)",
+            input_kind="tokens", vocab_size=40,
+        )
+        for name, extra in (("BERT", {}), ("BERTForMaskedLM", {}),
+                            ("BERTClassifier", {"num_classes": 3}))
+    ),
     # -- part VII (generative): specs go here --
+    # Diffusion noise predictors: model(x, t=None, labels=None); the generic tests call
+    # model(x), which is t = 0 and (NoisePredictor) the null class of classifier-free guidance.
+    ModelSpec(
+        name="NoiseMLP", family="generative", chapter="book/generative/diffusion.md",
+        module="diffusion", kwargs=dict(dim=2, hidden=8, depth=2, time_features=4, x_frequencies=2),
+        input_shape=(5, 2), bad_input_shape=(5, 3),
+    ),
+    ModelSpec(
+        name="NoisePredictor", family="generative", chapter="book/generative/diffusion.md",
+        module="diffusion", kwargs=dict(in_features=12, num_classes=3, hidden=8, depth=2,
+                                        time_features=4, label_features=3),
+        input_shape=(5, 12), bad_input_shape=(5, 13),
+    ),
+    ModelSpec(
+        # model(x) is z; model(x, return_log_det=True) is (z, log |det dz/dx|)
+        name="RealNVP", family="generative", chapter="book/generative/index.md",
+        module="flows", in_depth=False, kwargs=dict(dim=2, hidden=8, layers=4),
+        input_shape=(5, 2), bad_input_shape=(5, 3),
+    ),
+    ModelSpec(
+        name="EnergyMLP", family="generative", chapter="book/generative/index.md",
+        module="flows", in_depth=False, kwargs=dict(dim=2, hidden=8),
+        input_shape=(5, 2), bad_input_shape=(5, 3),
+    ),
+    ModelSpec(
+        name="Generator", family="generative", chapter="book/generative/gan.md", module="gan",
+        kwargs=dict(latent_dim=3, out_features=2, hidden=(8, 6)),
+        input_shape=(5, 3), bad_input_shape=(5, 4),
+    ),
+    ModelSpec(
+        name="Discriminator", family="generative", chapter="book/generative/gan.md", module="gan",
+        kwargs=dict(in_features=2, hidden=(8, 6)),
+        input_shape=(5, 2), bad_input_shape=(5, 3),
+    ),
+    ModelSpec(
+        # the noise as a 1x1 image with latent_dim channels (flat (batch, 6) noise works too)
+        name="DCGenerator", family="generative", chapter="book/generative/gan.md", module="gan",
+        kwargs=dict(latent_dim=6, channels=(8, 4), size=8),
+        input_shape=(3, 6, 1, 1), bad_input_shape=(3, 5, 1, 1), layout="NCHW",
+    ),
+    ModelSpec(
+        name="DCDiscriminator", family="generative", chapter="book/generative/gan.md", module="gan",
+        kwargs=dict(in_channels=1, size=8, channels=(4, 6)),
+        input_shape=(3, 1, 8, 8), bad_input_shape=(3, 1, 6, 6), layout="NCHW",
+    ),
+    ModelSpec(
+        # forward takes the input with its label's one-hot row appended: 12 + 3 numbers
+        name="ConditionalVAE", family="generative", chapter="book/generative/vae_generation.md",
+        module="autoencoders", kwargs=dict(in_features=12, num_classes=3, code_size=2, hidden=(8,)),
+        input_shape=(5, 15), bad_input_shape=(5, 12),
+    ),
     ModelSpec(
         name="NeuralODE", family="hybrid", chapter="book/hybrid/neural_ode.md", module="hybrid",
         kwargs=dict(dim=2, hidden=8, steps=4), input_shape=(5, 2), bad_input_shape=(5, 3),

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import ROOT
 
 AGNOSTIC_FILES = ["tests/test_models.py", "tests/test_parity.py", "tests/test_feedforward.py",
+                  "tests/test_flows.py",
                   "tests/test_rnn.py", "tests/test_cnn.py", "tests/test_config.py",
                   "tests/test_neuron.py", "tests/test_backprop.py"]
 

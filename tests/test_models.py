@@ -255,3 +255,13 @@ def test_size_arguments_follow_the_naming_convention(spec):
     assert not names & SYNONYMS, f"use the book's names (book/api.md), not {names & SYNONYMS}"
     if spec.input_kind == "tokens":
         assert names & {"vocab_size", "src_vocab"}
+
+
+TOKEN_SPECS = [s for s in SPECS if s.input_kind == "tokens"]
+
+
+@pytest.mark.parametrize("spec", TOKEN_SPECS, ids=[s.name for s in TOKEN_SPECS])
+def test_token_models_take_integer_ids_in_the_training_helpers(spec):
+    """train/evaluate/predict pass int ids (not floats) to models that declare token_input."""
+    assert getattr(spec.torch_class(), "token_input", False) is True
+    assert getattr(spec.keras_class(), "token_input", False) is True

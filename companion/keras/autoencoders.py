@@ -13,7 +13,8 @@ Two details make the twins compute the same function:
 
 The VAE adds its loss (the negative ELBO) with ``add_loss`` inside ``call``
 when ``training=True``, so ``model.compile(optimizer)`` then ``model.fit(x)``
-trains it on any backend, with no custom ``train_step``.
+trains it on any backend, with no custom ``train_step``. ``ConditionalVAE``
+(part VII) does the same with the label's one-hot row appended to its input.
 """
 from __future__ import annotations
 
@@ -303,3 +304,141 @@ def contractive_penalty(encode, x) -> np.ndarray:
         g = grad(lambda t, j=j: encode(t)[:, j], x)
         total += (g.astype("float64") ** 2).sum(-1)
     return total
+
+
+# ---------------------------------------------------------------- ConditionalVAE (part VII)
+
+def _one_hot_rows(y, num_classes: int, model: str):
+    """``y`` as float rows ``(batch, num_classes)``: integer labels are one-hot encoded (NumPy check)."""
+    dtype = str(y.dtype) if hasattr(y, "dtype") else str(np.asarray(y).dtype)
+    if "float" not in dtype:
+        y = np.asarray(y)
+        if y.ndim != 1 or (y.size and (y.min() < 0 or y.max() >= num_classes)):
+            raise ValueError(f"{model} expected labels of shape (batch,) with values in "
+                             f"[0, {num_classes}), got shape {tuple(y.shape)}")
+        return ops.convert_to_tensor(np.eye(num_classes, dtype="float32")[y.astype("int64")])
+    shape = tuple(y.shape)
+    if len(shape) != 2 or (shape[-1] is not None and int(shape[-1]) != num_classes):
+        raise ValueError(f"{model} expected label rows of shape (batch, {num_classes}), got {shape}")
+    return ops.convert_to_tensor(y)
+
+
+@serializable
+class ConditionalVAE(keras.Model):
+    """A conditional VAE (chapter: VAE as a generator); see the PyTorch twin.
+
+    ``call(xy)`` takes the input with its label's one-hot row appended,
+    ``(batch, in_features + num_classes)``; with ``training=True`` it samples
+    ``z`` (or uses ``self.noise``), adds the negative conditional ELBO (KL
+    weighted by the attribute ``beta``) with ``add_loss``, so that
+    ``fit(join(x, y))`` trains it, and returns the decoder's mean.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, code_size: int, hidden=(64,),
+                 activation: str = "relu", likelihood: str = "bernoulli", seed: int | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        check_code_size(in_features, code_size, True, "ConditionalVAE")
+        check_positive_int(num_classes, "num_classes")
+        hidden = check_widths(hidden)
+        check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(likelihood, LIKELIHOODS, "likelihood")
+        self.in_features, self.num_classes = in_features, num_classes
+        self.code_size, self.likelihood = code_size, likelihood
+        self.beta, self.noise = 1.0, None
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        first = in_features + num_classes
+        self.encoder = keras.Sequential([keras.Input((first,)), *_mlp(hidden, activation)])
+        last = ([first, *hidden])[-1]
+        self.mean = layers.Dense(code_size)
+        self.log_var = layers.Dense(code_size)
+        self.decoder = keras.Sequential([keras.Input((code_size + num_classes,)),
+                                         *_mlp(tuple(reversed(hidden)), activation),
+                                         layers.Dense(in_features)])
+        self.mean.build((None, last))
+        self.log_var.build((None, last))
+        self.build((None, first))
+
+    def join(self, x, y):
+        """``[x, onehot(y)]``, the input of ``call`` (a backend tensor)."""
+        x = ops.convert_to_tensor(x)
+        return ops.concatenate([x, ops.cast(_one_hot_rows(y, self.num_classes, "ConditionalVAE"),
+                                            x.dtype)], axis=-1)
+
+    def split(self, xy):
+        check_features(xy.shape, self.in_features + self.num_classes, "ConditionalVAE")
+        check_float(xy.dtype, "ConditionalVAE")
+        return xy[:, :self.in_features], xy[:, self.in_features:]
+
+    def _labels(self, y, batch, dtype):
+        y = ops.cast(_one_hot_rows(y, self.num_classes, "ConditionalVAE"), dtype)
+        if batch is not None and y.shape[0] is not None and int(y.shape[0]) != int(batch):
+            raise ValueError(f"ConditionalVAE: {y.shape[0]} labels for a batch of {batch}")
+        return y
+
+    def encode(self, x, y, training=False):
+        x = ops.convert_to_tensor(x)
+        check_features(x.shape, self.in_features, "ConditionalVAE")
+        check_float(x.dtype, "ConditionalVAE")
+        h = self.encoder(ops.concatenate([x, self._labels(y, x.shape[0], x.dtype)], axis=-1),
+                         training=training)
+        return self.mean(h), self.log_var(h)
+
+    def decode_logits(self, z, y, training=False):
+        z = ops.convert_to_tensor(z)
+        check_features(z.shape, self.code_size, "ConditionalVAE decoder")
+        return self.decoder(ops.concatenate([z, self._labels(y, z.shape[0], z.dtype)], axis=-1),
+                            training=training)
+
+    def decode(self, z, y, training=False):
+        out = self.decode_logits(z, y, training=training)
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    reparameterize = staticmethod(VAE.reparameterize)
+    log_likelihood = VAE.log_likelihood
+    _eps = VAE._eps
+
+    def elbo_terms(self, x, y, eps=None):
+        """``(reconstruction, kl)`` per example, as in PyTorch."""
+        x = ops.convert_to_tensor(x)
+        mean, log_var = self.encode(x, y, training=True)
+        eps = self._eps(mean, eps)
+        out = self.decode_logits(self.reparameterize(mean, log_var, eps), y, training=True)
+        return -self.log_likelihood(x, out), gaussian_kl(mean, log_var)
+
+    def loss_value(self, x, y, eps=None, beta: float = 1.0):
+        """The negative conditional ELBO, averaged over the batch (PyTorch: ``loss``)."""
+        reconstruction, kl = self.elbo_terms(x, y, eps)
+        return ops.mean(reconstruction + beta * kl)
+
+    def call(self, xy, training=False):
+        x, y = self.split(xy)
+        mean, log_var = self.encode(x, y, training=training)
+        if not training:
+            return self.decode(mean, y)
+        eps = self._eps(mean)
+        out = self.decode_logits(self.reparameterize(mean, log_var, eps), y, training=training)
+        self.add_loss(ops.mean(-self.log_likelihood(x, out) + self.beta * gaussian_kl(mean, log_var)))
+        return ops.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def sample(self, labels, seed=None):
+        """Decoder means for codes drawn from the prior, one per requested label: ``(n, in_features)``."""
+        y = _one_hot_rows(labels, self.num_classes, "ConditionalVAE")
+        z = keras.random.normal((int(y.shape[0]), self.code_size),
+                                seed=self.seed_generator if seed is None else seed)
+        return self.decode(z, y)
+
+
+def train_conditional_vae(model: ConditionalVAE, x, labels, *, epochs: int, lr: float = 1e-3,
+                          batch_size: int = 64, beta: float = 1.0, seed: int = 0) -> dict:
+    """Minimise the negative conditional ELBO with Adam via ``fit`` on ``join(x, labels)``."""
+    x = np.asarray(x, dtype="float32")
+    if len(labels) != len(x):
+        raise ValueError(f"train_conditional_vae: {len(labels)} labels for {len(x)} examples")
+    xy = np.asarray(ops.convert_to_numpy(model.join(x, labels)), dtype="float32")
+    keras.utils.set_random_seed(seed)
+    model.beta = beta
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
+    model.optimizer.build(model.trainable_variables)
+    fit = model.fit(xy, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
+    return {"loss": [float(v) for v in fit.history["loss"]]}

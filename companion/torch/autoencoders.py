@@ -15,6 +15,11 @@ corruption of ``companion.data`` to the training loop (``augment=``), or use
   and a Bernoulli or unit-variance Gaussian decoder. ``forward`` returns the
   decoder's mean at ``z = mean`` in evaluation mode and at a sampled ``z`` in
   training mode; :meth:`VAE.loss` is the negative ELBO.
+* ``ConditionalVAE`` (part VII, the VAE as a generator): the label's one-hot
+  row joins the encoder's input and the decoder's code; ``forward`` takes the
+  input with the one-hot row appended, ``sample(labels)`` generates requested
+  classes. The beta-VAE is ``VAE`` trained with ``beta > 1``
+  (``VAE.loss(x, eps, beta)``, ``train_vae(..., beta=...)``).
 """
 from __future__ import annotations
 
@@ -314,3 +319,145 @@ def contractive_penalty(encode, x: torch.Tensor) -> torch.Tensor:
         (g,) = torch.autograd.grad(h[:, j].sum(), x, create_graph=True)
         total = total + (g ** 2).sum(-1)
     return total
+
+
+# ---------------------------------------------------------------- ConditionalVAE (part VII)
+
+def _one_hot_rows(y: torch.Tensor, num_classes: int, model: str) -> torch.Tensor:
+    """``y`` as float rows ``(batch, num_classes)``: integer labels are one-hot encoded."""
+    if not torch.is_floating_point(y):
+        if y.ndim != 1 or (len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes)):
+            raise ValueError(f"{model} expected labels of shape (batch,) with values in "
+                             f"[0, {num_classes}), got shape {tuple(y.shape)}")
+        return F.one_hot(y.long(), num_classes).float()
+    if y.ndim != 2 or y.shape[-1] != num_classes:
+        raise ValueError(f"{model} expected label rows of shape (batch, {num_classes}), "
+                         f"got {tuple(y.shape)}")
+    return y
+
+
+class ConditionalVAE(nn.Module):
+    """A conditional VAE: the label enters the encoder and the decoder (chapter: VAE as a generator).
+
+    ``q(z | x, y)`` and ``p(x | z, y)``: the encoder reads ``[x, onehot(y)]``
+    (``in_features + num_classes`` numbers) and the decoder
+    ``[z, onehot(y)]`` (``code_size + num_classes``); the prior stays
+    ``N(0, I)``. ``forward`` takes ONE tensor, the input with its label's
+    one-hot row appended, ``(batch, in_features + num_classes)``, and returns
+    the decoder's mean ``(batch, in_features)`` (at ``z = mean`` in evaluation
+    mode, at a sampled ``z`` in training mode, as ``VAE``). ``split`` cuts such
+    a row in two, ``join`` builds it, ``sample(labels)`` generates requested
+    classes from the prior. The methods that take ``x`` and ``y`` separately
+    accept integer labels ``(batch,)`` or float label rows
+    ``(batch, num_classes)``.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, code_size: int, hidden=(64,),
+                 activation: str = "relu", likelihood: str = "bernoulli"):
+        super().__init__()
+        check_code_size(in_features, code_size, True, "ConditionalVAE")
+        check_positive_int(num_classes, "num_classes")
+        hidden = check_widths(hidden)
+        check_choice(activation, ACTIVATIONS, "activation")
+        check_choice(likelihood, LIKELIHOODS, "likelihood")
+        self.in_features, self.num_classes = in_features, num_classes
+        self.code_size, self.likelihood = code_size, likelihood
+        first = in_features + num_classes
+        last = ([first, *hidden])[-1]
+        self.encoder = nn.Sequential(*_mlp((first, *hidden), activation))
+        self.mean = nn.Linear(last, code_size)
+        self.log_var = nn.Linear(last, code_size)
+        back = tuple(reversed(hidden))
+        self.decoder = nn.Sequential(*_mlp((code_size + num_classes, *back), activation),
+                                     nn.Linear(([code_size + num_classes, *back])[-1], in_features))
+
+    # -- the one-tensor input of ``forward``
+    def join(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``[x, onehot(y)]``, the input of ``forward``."""
+        return torch.cat([x, _one_hot_rows(y, self.num_classes, "ConditionalVAE")], dim=-1)
+
+    def split(self, xy: torch.Tensor):
+        """``(x, y_rows)`` from ``(batch, in_features + num_classes)``."""
+        check_features(xy.shape, self.in_features + self.num_classes, "ConditionalVAE")
+        check_float(xy.dtype, "ConditionalVAE", self)
+        return xy[:, :self.in_features], xy[:, self.in_features:]
+
+    def _labels(self, y, batch: int) -> torch.Tensor:
+        y = _one_hot_rows(torch.as_tensor(y), self.num_classes, "ConditionalVAE")
+        if len(y) != batch:
+            raise ValueError(f"ConditionalVAE: {len(y)} labels for a batch of {batch}")
+        return y
+
+    def encode(self, x: torch.Tensor, y) -> tuple:
+        """``(mean, log_var)`` of ``q(z | x, y)``."""
+        check_features(x.shape, self.in_features, "ConditionalVAE")
+        check_float(x.dtype, "ConditionalVAE", self)
+        h = self.encoder(torch.cat([x, self._labels(y, len(x)).to(x.dtype)], dim=-1))
+        return self.mean(h), self.log_var(h)
+
+    def decode_logits(self, z: torch.Tensor, y) -> torch.Tensor:
+        """The decoder's raw output for codes ``z`` and labels ``y``."""
+        check_features(z.shape, self.code_size, "ConditionalVAE decoder")
+        return self.decoder(torch.cat([z, self._labels(y, len(z)).to(z.dtype)], dim=-1))
+
+    def decode(self, z: torch.Tensor, y) -> torch.Tensor:
+        """The mean of ``p(x | z, y)``: pixel probabilities, or the Gaussian mean."""
+        out = self.decode_logits(z, y)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    reparameterize = staticmethod(VAE.reparameterize)
+    log_likelihood = VAE.log_likelihood
+
+    def forward(self, xy: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = self.split(xy)
+        mean, log_var = self.encode(x, y)
+        if eps is None and not self.training:
+            return self.decode(mean, y)
+        if eps is None:
+            eps = torch.randn_like(mean)
+        return self.decode(self.reparameterize(mean, log_var, eps), y)
+
+    def elbo_terms(self, x: torch.Tensor, y, eps: torch.Tensor | None = None):
+        """``(reconstruction, kl)`` per example: ``-log p(x | z, y)`` at one sample, and the KL."""
+        mean, log_var = self.encode(x, y)
+        if eps is None:
+            eps = torch.randn_like(mean)
+        out = self.decode_logits(self.reparameterize(mean, log_var, eps), y)
+        return -self.log_likelihood(x, out), gaussian_kl(mean, log_var)
+
+    def loss(self, x: torch.Tensor, y, eps: torch.Tensor | None = None, beta: float = 1.0):
+        """The negative conditional ELBO (beta-weighted KL), averaged over the batch, in nats."""
+        reconstruction, kl = self.elbo_terms(x, y, eps)
+        return (reconstruction + beta * kl).mean()
+
+    @torch.no_grad()
+    def sample(self, labels, generator=None) -> torch.Tensor:
+        """Decoder means for codes drawn from the prior, one per requested label: ``(n, in_features)``."""
+        y = _one_hot_rows(torch.as_tensor(labels), self.num_classes, "ConditionalVAE")
+        z = torch.randn((len(y), self.code_size), generator=generator)
+        return self.decode(z, y)
+
+
+def train_conditional_vae(model: ConditionalVAE, x, labels, *, epochs: int, lr: float = 1e-3,
+                          batch_size: int = 64, beta: float = 1.0, seed: int = 0) -> dict:
+    """Minimise the negative conditional ELBO with Adam; returns ``{"loss": [one value per epoch]}``."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    y = torch.as_tensor(labels)
+    if len(y) != len(x):
+        raise ValueError(f"train_conditional_vae: {len(y)} labels for {len(x)} examples")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    history = {"loss": []}
+    for _ in range(epochs):
+        model.train()
+        total = 0.0
+        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
+            eps = torch.randn((len(idx), model.code_size), generator=generator)
+            loss = model.loss(x[idx], y[idx], eps, beta)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        history["loss"].append(total / len(x))
+    model.eval()
+    return history
