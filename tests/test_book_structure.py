@@ -204,6 +204,23 @@ def test_check_cells_are_folded_and_say_what_was_measured(page):
         assert phrase not in text, f"say what was measured, not '{phrase}'"
 
 
+@pytest.mark.parametrize("page", [f"{f}.md" for f in toc_files()
+                                  if (ROOT / f"{f}.md").read_text().count("{code-cell}")])
+def test_lesson_cells_do_not_mix_checks_into_the_code(page):
+    """A visible cell teaches; its top-level asserts belong in a folded cell after it."""
+    text = (ROOT / page).read_text()
+    mixed = []
+    for match in _CELL.finditer(text):
+        options, source = match.group(1), match.group(2)
+        if "hide-input" in options or "remove-" in options:
+            continue
+        statements = [line for line in source.splitlines()
+                      if line.strip() and not line.startswith((" ", "\t", "#", ")", "]"))]
+        if any(s.startswith("assert") for s in statements) and not _only_checks(source):
+            mixed.append(text[:match.start()].count("\n") + 1)
+    assert not mixed, f"move the asserts of the cells at lines {mixed} into a folded cell"
+
+
 def test_every_citation_resolves():
     known = bib_keys()
     for page in chapter_sources():
