@@ -165,6 +165,12 @@ MODELS: tuple[ModelSpec, ...] = (
         any_size=True,
     ),
     ModelSpec(
+        name="PreActBlock", family="cnn", chapter="book/cnn/resnet.md", module="cnn",
+        kwargs=dict(in_channels=4, out_channels=8, stride=2),
+        input_shape=(2, 4, 9, 9), bad_input_shape=(2, 5, 9, 9), layout="NCHW",
+        any_size=True,
+    ),
+    ModelSpec(
         name="Bottleneck", family="cnn", chapter="book/cnn/resnet.md", module="cnn",
         kwargs=dict(in_channels=8, out_channels=4, stride=2),
         input_shape=(2, 8, 6, 6), bad_input_shape=(2, 4, 6, 6), layout="NCHW",

@@ -404,3 +404,68 @@ def test_small_alexnet_he_initialization(framework):
     assert first.std() < 0.8 * np.sqrt(2.0 / 25)                  # the default scale is smaller
     with pytest.raises(ValueError, match="init"):
         fw.SmallAlexNet(init="xavier")
+
+
+# ---------------------------------------------------------------- pre-activation block
+
+@pytest.mark.parametrize("in_ch, out_ch, stride", [(4, 4, 1), (4, 6, 2)])
+def test_preact_block_matches_hand_composed_order(in_ch, out_ch, stride):
+    """BN -> ReLU -> conv -> BN -> ReLU -> conv + (x or 1x1 conv of the pre-activated x)."""
+    import torch
+    import torch.nn.functional as F
+
+    from companion.torch.cnn import PreActBlock
+
+    torch.manual_seed(0)
+    block = PreActBlock(in_ch, out_ch, stride=stride).eval()
+    for bn in (block.bn1, block.bn2):           # non-trivial statistics and affine terms
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.3, 0.3)
+    x = torch.from_numpy(_x((3, in_ch, 8, 8)))
+
+    def bn(z, layer):
+        return F.batch_norm(z, layer.running_mean, layer.running_var, layer.weight, layer.bias,
+                            training=False, eps=1e-5)
+
+    a = F.relu(bn(x, block.bn1))
+    h = F.conv2d(a, block.conv1.weight, stride=stride, padding=1)
+    h = F.conv2d(F.relu(bn(h, block.bn2)), block.conv2.weight, padding=1)
+    if in_ch == out_ch and stride == 1:
+        assert block.shortcut is None
+        expected = h + x                                        # the identity, untouched
+    else:
+        assert block.shortcut.weight.shape == (out_ch, in_ch, 1, 1)
+        expected = h + F.conv2d(a, block.shortcut.weight, stride=stride)  # from a, not x
+    with torch.no_grad():
+        out = block(x)
+    assert out.shape == (3, out_ch, 8 // stride, 8 // stride)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), atol=1e-5)
+    assert (out < 0).any()                                      # no ReLU after the addition
+
+
+def test_preact_identity_block_passes_x_when_residual_branch_is_zero():
+    """With the last conv zeroed, a stack of identity pre-activation blocks is the identity."""
+    import keras
+    import torch
+
+    from companion.keras.cnn import PreActBlock as KBlock
+    from companion.torch.cnn import PreActBlock as TBlock
+
+    torch.manual_seed(0)
+    blocks = [TBlock(5, 5).eval() for _ in range(3)]
+    for b in blocks:
+        torch.nn.init.zeros_(b.conv2.weight)
+    x = torch.from_numpy(_x((2, 5, 6, 6)))
+    out = x
+    with torch.no_grad():
+        for b in blocks:
+            out = b(out)
+    np.testing.assert_array_equal(out.numpy(), x.numpy())        # a post-activation block would clip
+    k = KBlock(5, 5)
+    parity.copy_torch_to_keras(blocks[0], k)
+    y = keras.ops.convert_to_numpy(k(parity.to_channels_last(x.numpy())))
+    np.testing.assert_array_equal(parity.to_channels_first(y), x.numpy())
+    with pytest.raises(ValueError, match=r"\(batch"):
+        blocks[0](torch.zeros(2, 4, 6, 6))

@@ -368,6 +368,48 @@ class Bottleneck(keras.Model):
         return ops.relu(out)
 
 
+@serializable
+class PreActBlock(keras.Model):
+    """Pre-activation basic block of He et al. (2016b) (chapter: ResNet).
+
+    BN -> ReLU -> conv3x3 -> BN -> ReLU -> conv3x3, plus the identity or a
+    1x1 strided conv applied to the pre-activated input; no ReLU after the sum.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
+        check_choice(stride, (1, 2), "stride")
+        self.in_channels = in_channels
+        self.bn1 = _bn()
+        self.conv1 = keras.Sequential(conv(out_channels, 3, stride, padding=1, use_bias=False))
+        self.bn2 = _bn()
+        self.conv2 = keras.Sequential(conv(out_channels, 3, padding=1, use_bias=False))
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = keras.Sequential(conv(out_channels, 1, stride, use_bias=False))
+        self.build((None, None, None, in_channels))
+
+    def build(self, input_shape):
+        self.bn1.build(input_shape)
+        self.conv1.build(input_shape)
+        inner = self.conv1.compute_output_shape(input_shape)
+        self.bn2.build(inner)
+        self.conv2.build(inner)
+        if self.shortcut is not None:
+            self.shortcut.build(input_shape)
+
+    def call(self, x, training=False):
+        _check(x, self.in_channels, None, type(self).__name__)
+        a = ops.relu(self.bn1(x, training=training))
+        out = self.conv1(a)
+        out = self.conv2(ops.relu(self.bn2(out, training=training)))
+        return out + (x if self.shortcut is None else self.shortcut(a))
+
+
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 

@@ -296,6 +296,40 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 
 
+class PreActBlock(nn.Module):
+    """Pre-activation basic block of He et al. (2016b) (chapter: ResNet).
+
+    ``a = relu(bn1(x))``; ``out = conv2(relu(bn2(conv1(a)))) + shortcut``. The
+    shortcut is ``x`` itself, or a 1x1 strided conv (no BN) applied to the
+    pre-activated ``a`` when the shape changes. No ReLU follows the addition,
+    so stacked identity blocks pass ``x`` on unchanged.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
+        check_choice(stride, (1, 2), "stride")
+        self.in_channels = in_channels
+        self.bn1 = _bn(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = _bn(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.relu = nn.ReLU()
+        self.shortcut = None
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check(x, self.in_channels, None, type(self).__name__, self)
+        a = self.relu(self.bn1(x))
+        out = self.conv1(a)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + (x if self.shortcut is None else self.shortcut(a))
+
+
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
