@@ -436,9 +436,4 @@ def train_conditional_vae(model: ConditionalVAE, x, labels, *, epochs: int, lr: 
     if len(labels) != len(x):
         raise ValueError(f"train_conditional_vae: {len(labels)} labels for {len(x)} examples")
     xy = np.asarray(ops.convert_to_numpy(model.join(x, labels)), dtype="float32")
-    keras.utils.set_random_seed(seed)
-    model.beta = beta
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
-    model.optimizer.build(model.trainable_variables)
-    fit = model.fit(xy, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0)
-    return {"loss": [float(v) for v in fit.history["loss"]]}
+    return train_vae(model, xy, epochs=epochs, lr=lr, batch_size=batch_size, beta=beta, seed=seed)

@@ -289,21 +289,31 @@ def train_vae(model: VAE, x, *, epochs: int, lr: float = 1e-3, batch_size: int =
               beta: float = 1.0, seed: int = 0) -> dict:
     """Minimise the negative ELBO with Adam; returns ``{"loss": [one value per epoch]}``."""
     x = torch.as_tensor(x, dtype=torch.float32)
+    return _minimise_elbo(model, len(x), lambda idx, eps: model.loss(x[idx], eps, beta),
+                          epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+
+
+def _minimise_elbo(model, n: int, batch_loss, *, epochs: int, lr: float, batch_size: int,
+                   seed: int) -> dict:
+    """Adam on ``batch_loss(idx, eps)``: the loss of the examples ``idx`` with noise ``eps``.
+
+    The shuffling and the noise come from one generator seeded with ``seed``,
+    so a rerun gives the same history (shared by the VAE and the conditional VAE).
+    """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = {"loss": []}
     for _ in range(epochs):
         model.train()
         total = 0.0
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            xb = x[idx]
+        for idx in torch.randperm(n, generator=generator).split(batch_size):
             eps = torch.randn((len(idx), model.code_size), generator=generator)
-            loss = model.loss(xb, eps, beta)
+            loss = batch_loss(idx, eps)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        history["loss"].append(total / len(x))
+        history["loss"].append(total / n)
     model.eval()
     return history
 
@@ -445,19 +455,5 @@ def train_conditional_vae(model: ConditionalVAE, x, labels, *, epochs: int, lr: 
     y = torch.as_tensor(labels)
     if len(y) != len(x):
         raise ValueError(f"train_conditional_vae: {len(y)} labels for {len(x)} examples")
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    history = {"loss": []}
-    for _ in range(epochs):
-        model.train()
-        total = 0.0
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            eps = torch.randn((len(idx), model.code_size), generator=generator)
-            loss = model.loss(x[idx], y[idx], eps, beta)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        history["loss"].append(total / len(x))
-    model.eval()
-    return history
+    return _minimise_elbo(model, len(x), lambda idx, eps: model.loss(x[idx], y[idx], eps, beta),
+                          epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
