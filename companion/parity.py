@@ -430,3 +430,4 @@ RULES.update({
 # word-embedding table (copied with the Embedding); the layer owns only its bias (vocab,).
 RULES[("TiedDecoder", "TiedDecoder")] = _same_shapes
 # -- part VII (generative): copy rules go here --
+# -- part IX (applications): copy rules go here --

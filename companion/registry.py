@@ -358,6 +358,7 @@ MODELS: tuple[ModelSpec, ...] = (
         name="NeuralODE", family="hybrid", chapter="book/hybrid/neural_ode.md", module="hybrid",
         kwargs=dict(dim=2, hidden=8, steps=4), input_shape=(5, 2), bad_input_shape=(5, 3),
     ),
+    # -- part IX (applications): specs go here --
 )
 
 

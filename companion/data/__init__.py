@@ -14,6 +14,8 @@ from companion.data.synthetic import (linearly_separable, logic_gate, moons, noi
 from companion.data.images import (SHAPES, channels_last, digits32, mnist, random_flip,
                                    random_shift, read_idx, shapes)
 from companion.data.sklearn_sets import digits
+from companion.data.real import (SHUTTLE_FEATURES, TWEET_CLASSES, LabelledText,
+                                 electricity_demand, mnist5k, shuttle, tweets)
 from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
 __all__ = [
@@ -24,4 +26,6 @@ __all__ = [
     "reversal", "shapes", "sine_curve", "sine_windows", "spirals", "split", "sunspots",
     "validation_split",
     "windows", "xor_blobs",
+    "LabelledText", "SHUTTLE_FEATURES", "TWEET_CLASSES", "electricity_demand", "mnist5k",
+    "shuttle", "tweets",
 ]
