@@ -71,7 +71,28 @@ def check_sequence(shape, features: int, model: str) -> None:
 
 
 LAYOUT_NAMES = {"NCHW": "PyTorch's channels-first NCHW layout",
-                "NHWC": "Keras's channels-last NHWC layout"}
+                "NHWC": "Keras's channels-last NHWC layout",
+                "NCL": "PyTorch's channels-first layout (batch, channels, length)",
+                "NLC": "Keras's channels-last layout (batch, length, channels)"}
+
+
+def check_signal(shape, channels: int, layout: str, model: str) -> None:
+    """Require a 3-D batch of signals with ``channels`` channels and any length >= 1.
+
+    ``layout`` is ``"NCL"`` (PyTorch's ``nn.Conv1d``) or ``"NLC"`` (Keras's ``Conv1D``).
+    """
+    shape = tuple(_static_dim(d) for d in shape)
+    c_axis, l_axis = (1, 2) if layout == "NCL" else (2, 1)
+    ok = len(shape) == 3 and shape[c_axis] in (None, channels) \
+        and (shape[l_axis] is None or shape[l_axis] >= 1)
+    if not ok:
+        dims = f"{channels}, length" if layout == "NCL" else f"length, {channels}"
+        hint = ""
+        if len(shape) == 3 and shape[l_axis] == channels and shape[c_axis] != channels:
+            hint = (" - this looks like the other layout; transpose with "
+                    + ("x.transpose(1, 2)" if layout == "NCL" else "x.transpose(0, 2, 1)"))
+        raise ValueError(f"{model} expected input of shape (batch, {dims}) in "
+                         f"{LAYOUT_NAMES[layout]}, got {shape}{hint}")
 
 
 def expected_image_dims(channels: int, size, layout: str) -> str:
@@ -244,3 +265,20 @@ def check_finite_loss(history: dict) -> None:
             raise FloatingPointError(
                 f"the training loss became {value} in epoch {epoch}: training diverged; "
                 "lower the learning rate, clip the gradients (clip_norm=) or check the data")
+
+
+def check_conv1d_net(in_channels, num_classes, channels, kernel_sizes, dropout):
+    """Validate ``Conv1DNet``'s arguments (both frameworks); returns the two tuples."""
+    check_positive_int(in_channels, "in_channels")
+    check_positive_int(num_classes, "num_classes")
+    channels, kernel_sizes = tuple(channels), tuple(kernel_sizes)
+    if not channels or len(channels) != len(kernel_sizes):
+        raise ValueError(f"channels and kernel_sizes need the same, non-zero length (one entry "
+                         f"per block), got {channels} and {kernel_sizes}")
+    for c in channels:
+        check_positive_int(c, "every entry of channels")
+    for k in kernel_sizes:
+        check_positive_int(k, "every entry of kernel_sizes")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    return channels, kernel_sizes

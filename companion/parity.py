@@ -281,7 +281,46 @@ RULES = {
     ("ConvTranspose2d", "Conv2DTranspose"): _conv_transpose_to_conv_transpose,
 }
 
-LAYOUTS = ("features", "NCHW")
+
+def _conv1d_to_conv1d(t_layer, k_layer) -> None:
+    """``nn.Conv1d`` -> ``layers.Conv1D``: the kernel goes from (out, in, k) to (k, in, out).
+
+    Padding must agree: PyTorch's ``padding="same"`` is Keras's ``"same"`` (both
+    put the odd extra zero after the signal), and an explicit symmetric padding
+    ``p`` with an odd kernel ``2p + 1`` and stride 1 is ``"same"`` too.
+    """
+    mismatches = []
+    stride, kernel = tuple(t_layer.stride), tuple(t_layer.kernel_size)
+    if stride != tuple(k_layer.strides):
+        mismatches.append(f"stride {stride} vs {tuple(k_layer.strides)}")
+    if tuple(t_layer.dilation) != tuple(k_layer.dilation_rate):
+        mismatches.append(f"dilation {tuple(t_layer.dilation)} vs {tuple(k_layer.dilation_rate)}")
+    if t_layer.groups != k_layer.groups:
+        mismatches.append(f"groups {t_layer.groups} vs {k_layer.groups}")
+    padding = t_layer.padding
+    if padding == "same" or (isinstance(padding, tuple) and stride == (1,)
+                             and kernel[0] % 2 == 1 and padding == (kernel[0] // 2,)):
+        torch_padding = "same"
+    elif padding in ("valid", (0,)):
+        torch_padding = "valid"
+    else:
+        torch_padding = f"padding={padding}"
+    if k_layer.padding != torch_padding:
+        mismatches.append(f"PyTorch {torch_padding} vs Keras {k_layer.padding!r}")
+    if mismatches:
+        raise ValueError(f"Conv1d and Conv1D do not match: {'; '.join(mismatches)}")
+    weights = [_numpy(t_layer.weight).transpose(2, 1, 0)]  # (out, in, k) -> (k, in, out)
+    if t_layer.bias is not None:
+        weights.append(_numpy(t_layer.bias))
+    k_layer.set_weights(weights)
+
+
+RULES.update({
+    ("Conv1d", "Conv1D"): _conv1d_to_conv1d,
+    ("BatchNorm1d", "BatchNormalization"): _batchnorm_to_batchnorm,
+})
+
+LAYOUTS = ("features", "NCHW", "NCL")
 
 
 def torch_layers(model) -> list:
@@ -343,7 +382,9 @@ def outputs(torch_model, keras_model, x, layout: str = "features") -> tuple[np.n
 
     With ``layout="NCHW"``, ``x`` is an image batch in PyTorch's layout: the
     Keras model gets it transposed to NHWC, and a 4-D (spatial) Keras output
-    is transposed back to NCHW, so the two returned arrays line up.
+    is transposed back to NCHW, so the two returned arrays line up. With
+    ``layout="NCL"``, ``x`` is a batch of signals ``(batch, channels, length)``
+    and the Keras model gets ``(batch, length, channels)``.
     """
     import keras
     import torch
@@ -357,10 +398,13 @@ def outputs(torch_model, keras_model, x, layout: str = "features") -> tuple[np.n
     with torch.no_grad():
         device = next(torch_model.parameters()).device
         out_t = _numpy(torch_model(torch.from_numpy(x).to(device)))
-    x_k = to_channels_last(x) if layout == "NCHW" else x
+    x_k = to_channels_last(x) if layout == "NCHW" else \
+        np.ascontiguousarray(x.transpose(0, 2, 1)) if layout == "NCL" else x
     out_k = np.asarray(keras.ops.convert_to_numpy(keras_model(x_k, training=False)))
     if layout == "NCHW" and out_k.ndim == 4:
         out_k = to_channels_first(out_k)
+    if layout == "NCL" and out_k.ndim == 3:
+        out_k = np.ascontiguousarray(out_k.transpose(0, 2, 1))
     return out_t, out_k
 
 

@@ -25,7 +25,9 @@ class ModelSpec:
     # "batch" first: a recurrent model takes any number of steps, so it says
     # "(batch, steps, 3)" rather than "(batch, 6, 3)".
     expected_shape: str = ""
-    layout: str = "features"  # "features": (batch, n), same in both; "NCHW": images
+    layout: str = "features"  # "features": (batch, n), same in both; "NCHW": images;
+    #                           "NCL": signals, (batch, channels, length) in PyTorch and
+    #                           (batch, length, channels) in Keras
     any_size: bool = False    # images: the model accepts any height and width
     parity_atol: float = 1e-5  # float32 tolerance of the parity test (deep nets: 1e-4)
     # "float": the input is real-valued (normal noise in tests); "tokens": the
@@ -34,8 +36,9 @@ class ModelSpec:
     vocab_size: int = 0
 
     def __post_init__(self):
-        if self.layout not in ("features", "NCHW"):
-            raise ValueError(f"{self.name}: layout must be 'features' or 'NCHW', got {self.layout!r}")
+        if self.layout not in ("features", "NCHW", "NCL"):
+            raise ValueError(f"{self.name}: layout must be 'features', 'NCHW' or 'NCL', "
+                             f"got {self.layout!r}")
         if self.input_kind not in ("float", "tokens"):
             raise ValueError(f"{self.name}: input_kind must be 'float' or 'tokens', got {self.input_kind!r}")
         if self.input_kind == "tokens" and self.vocab_size < 2:
@@ -55,12 +58,16 @@ class ModelSpec:
     def input_shape_for(self, framework: str, shape: tuple | None = None) -> tuple:
         """``input_shape`` (or ``shape``) in the framework's layout.
 
-        Images are NCHW in PyTorch and NHWC in Keras; feature vectors are the same.
+        Images are NCHW in PyTorch and NHWC in Keras, signals NCL and NLC;
+        feature vectors are the same.
         """
         shape = tuple(self.input_shape if shape is None else shape)
         if self.layout == "NCHW" and framework == "keras":
             n, c, h, w = shape
             return (n, h, w, c)
+        if self.layout == "NCL" and framework == "keras":
+            n, c, length = shape
+            return (n, length, c)
         return shape
 
     def expected_dims(self, framework: str) -> str:
@@ -69,6 +76,9 @@ class ModelSpec:
         if self.layout == "NCHW" and self.any_size:
             channels = self.input_shape[1]
             dims = (channels, "height", "width") if framework == "torch" else ("height", "width", channels)
+        if self.layout == "NCL":        # signals of any length
+            channels = self.input_shape[1]
+            dims = (channels, "length") if framework == "torch" else ("length", channels)
         return ", ".join(str(d) for d in dims)
 
     def expected(self, framework: str = "torch") -> str:
@@ -358,7 +368,31 @@ MODELS: tuple[ModelSpec, ...] = (
         name="NeuralODE", family="hybrid", chapter="book/hybrid/neural_ode.md", module="hybrid",
         kwargs=dict(dim=2, hidden=8, steps=4), input_shape=(5, 2), bad_input_shape=(5, 3),
     ),
+    ModelSpec(
+        # signals: (batch, channels, length) in PyTorch, (batch, length, channels) in Keras
+        name="Conv1DNet", family="cnn", chapter="book/cnn/index.md", module="cnn",
+        in_depth=False, kwargs=dict(in_channels=2, num_classes=3, channels=(4, 6, 4),
+                                    kernel_sizes=(8, 5, 3)),
+        input_shape=(3, 2, 11), bad_input_shape=(3, 3, 11), layout="NCL",
+    ),
     # -- part IX (applications): specs go here --
+    ModelSpec(
+        # patches of a series as tokens: (batch, steps, input_size) -> (batch, output_size)
+        name="TimeSeriesTransformer", family="transformers",
+        chapter="book/applications/forecasting.md", module="forecasting", in_depth=False,
+        kwargs=dict(input_size=6, output_size=4, d_model=8, heads=2, layers=2, d_ff=16,
+                    max_len=5),
+        input_shape=(3, 5, 6), bad_input_shape=(3, 5, 7), expected_shape="(batch, steps, 6)",
+    ),
+    # Sentiment study (book/applications/sentiment.md): embedding + LSTM/GRU over word ids,
+    # pooled over the non-padding tokens; the bad input is 3-D (a float sequence, as Part IV's).
+    ModelSpec(
+        name="TextClassifier", family="rnn", chapter="book/applications/sentiment.md",
+        module="text", in_depth=False,
+        kwargs=dict(vocab_size=30, num_classes=3, embedding_size=8, hidden_size=6, cell="lstm"),
+        input_shape=(3, 7), bad_input_shape=(3, 7, 2), expected_shape="(batch, steps)",
+        input_kind="tokens", vocab_size=30,
+    ),
 )
 
 

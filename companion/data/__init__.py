@@ -9,7 +9,8 @@ from companion.data.corruptions import (CORRUPTIONS, corrupt, gaussian_noise, ma
 from companion.data.sequences import (CharCorpus, Series, SeriesSplit, adding_problem,
                                       char_corpus, co2, forecasting_split, reversal,
                                       sine_windows, sunspots, windows)
-from companion.data.synthetic import (linearly_separable, logic_gate, moons, noisy_sine,
+from companion.data.synthetic import (burst_signals, linearly_separable, logic_gate, moons,
+                                      noisy_sine,
                                       sine_curve, spirals, xor_blobs)
 from companion.data.images import (SHAPES, channels_last, digits32, mnist, random_flip,
                                    random_shift, read_idx, shapes)
@@ -20,7 +21,8 @@ from companion.data.synthetic import logic_gate, moons, spirals, xor_blobs
 
 __all__ = [
     "CORRUPTIONS", "corrupt", "gaussian_noise", "masking", "salt_and_pepper",
-    "SHAPES", "CharCorpus", "Series", "SeriesSplit", "Split", "adding_problem", "channels_last",
+    "SHAPES", "CharCorpus", "burst_signals",
+    "Series", "SeriesSplit", "Split", "adding_problem", "channels_last",
     "char_corpus", "co2", "digits", "digits32", "forecasting_split", "linearly_separable",
     "logic_gate", "mnist", "moons", "noisy_sine", "random_flip", "random_shift", "read_idx",
     "reversal", "shapes", "sine_curve", "sine_windows", "spirals", "split", "sunspots",

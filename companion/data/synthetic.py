@@ -105,3 +105,34 @@ def sine_curve(x):
     """The noise-free target of :func:`noisy_sine`."""
     x = np.asarray(x, dtype=float)
     return np.sin(2 * x) + 0.3 * np.sin(5 * x)
+
+
+def burst_signals(n: int = 600, length: int = 128, burst: int = 24, noise: float = 0.5,
+                  seed: int = 0):
+    """Signals that contain one short burst, slow (class 0) or fast (class 1), anywhere.
+
+    Each signal is Gaussian noise (standard deviation ``noise``) plus one
+    Hann-windowed sine of ``burst`` samples at a random position: 2 cycles
+    per burst for class 0, 5 for class 1. The class lives in a local shape
+    whose position is random, the situation convolution with global pooling
+    is built for. Returns ``x`` of shape ``(n, 1, length)`` (channels first,
+    PyTorch's ``Conv1d`` layout) and balanced int64 labels.
+    """
+    check_positive_int(n, "n")
+    check_positive_int(length, "length")
+    check_positive_int(burst, "burst")
+    if burst > length:
+        raise ValueError(f"burst ({burst}) must fit in the signal (length {length})")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % 2).astype(np.int64)
+    t = np.arange(burst) / burst
+    window = np.hanning(burst)
+    x = rng.normal(0.0, noise, size=(n, length))
+    starts = rng.integers(0, length - burst + 1, size=n)
+    phases = rng.uniform(0, 2 * np.pi, size=n)
+    for i in range(n):
+        cycles = 2 if y[i] == 0 else 5
+        x[i, starts[i]:starts[i] + burst] += window * np.sin(2 * np.pi * cycles * t + phases[i])
+    return x[:, None, :].astype(np.float32), y

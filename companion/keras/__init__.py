@@ -3,8 +3,8 @@
 Only backend-agnostic Keras APIs are used (``keras.layers``, ``keras.ops``,
 ``keras.random``), so everything runs on the TensorFlow, JAX or PyTorch backend.
 """
-from companion.keras.cnn import (AlexNet, BasicBlock, Bottleneck, InceptionModule, LeNet5,
-                                 PreActBlock, ResNet, SmallAlexNet, VGGBlock)
+from companion.keras.cnn import (AlexNet, BasicBlock, Bottleneck, Conv1DNet, InceptionModule,
+                                 LeNet5, PreActBlock, ResNet, SmallAlexNet, VGGBlock)
 from companion.keras.feedforward import (MLP, ExtremeLearningMachine, FunctionalLinkNet,
                                          HighwayLayer, HighwayNetwork, Perceptron, RBFLayer,
                                          RBFNetwork, TrigExpansion)
@@ -14,7 +14,8 @@ from companion.keras.training import (evaluate, gradients, input_gradients, prec
                                       predict, train, train_perceptron)
 
 __all__ = [
-    "AlexNet", "BasicBlock", "Bottleneck", "InceptionModule", "LeNet5", "PreActBlock", "ResNet",
+    "AlexNet", "BasicBlock", "Bottleneck", "Conv1DNet", "InceptionModule", "LeNet5", "PreActBlock",
+    "ResNet",
     "SmallAlexNet", "VGGBlock",
     "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "ExtremeLearningMachine",
     "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork", "PeepholeLSTM", "PeepholeLSTMCell",

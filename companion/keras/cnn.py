@@ -21,7 +21,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from companion.checks import check_choice, check_float, check_image, check_positive_int
+from companion.checks import (check_choice, check_float, check_image, check_positive_int,
+                              check_conv1d_net, check_signal)
 from companion.keras.saving import serializable
 
 ACTIVATIONS = ("relu", "tanh")
@@ -461,3 +462,40 @@ class ResNet(keras.Model):
         _check(x, self.in_channels, None, "ResNet")
         x = self.stem(x, training=training)
         return self.head(self.stages(x, training=training), training=training)
+
+
+# ---------------------------------------------------------------- 1-D convolutions
+
+@serializable
+class Conv1DNet(keras.Model):
+    """A fully convolutional network for signals and sequences (chapter: the CNN overview).
+
+    Wang, Yan and Oates (2017): blocks of ``Conv1D ("same") -> BatchNorm ->
+    ReLU``, global average pooling over time, dropout, a dense layer to
+    ``num_classes`` logits. Input ``(batch, length, in_channels)``, Keras's
+    channels-last layout; the PyTorch twin takes ``(batch, in_channels,
+    length)``. Both pad "same" alike for even kernel widths too (the extra
+    zero goes after the signal in both).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2,
+                 channels=(128, 256, 128), kernel_sizes=(8, 5, 3), dropout: float = 0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        channels, kernel_sizes = check_conv1d_net(in_channels, num_classes, channels,
+                                                  kernel_sizes, dropout)
+        self.in_channels = in_channels
+        blocks = [keras.Input((None, in_channels))]
+        for out, k in zip(channels, kernel_sizes):
+            blocks += [layers.Conv1D(out, k, padding="same", use_bias=False), _bn(),
+                       layers.Activation("relu")]
+        self.features = keras.Sequential(blocks)
+        self.head = keras.Sequential([keras.Input((channels[-1],)), layers.Dropout(dropout),
+                                      layers.Dense(num_classes)])
+        self.build((None, None, in_channels))   # create the weights now, as PyTorch does
+
+    def call(self, x, training=False):
+        check_signal(x.shape, self.in_channels, "NLC", "Conv1DNet")
+        check_float(x.dtype, "Conv1DNet")
+        h = ops.mean(self.features(x, training=training), axis=1)   # global average pooling
+        return self.head(h, training=training)

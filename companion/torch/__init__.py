@@ -1,6 +1,6 @@
 """PyTorch implementations of the book's models, and the training loops."""
-from companion.torch.cnn import (AlexNet, BasicBlock, Bottleneck, InceptionModule, LeNet5,
-                                 PreActBlock, ResNet, SmallAlexNet, VGGBlock)
+from companion.torch.cnn import (AlexNet, BasicBlock, Bottleneck, Conv1DNet, InceptionModule,
+                                 LeNet5, PreActBlock, ResNet, SmallAlexNet, VGGBlock)
 from companion.torch.feedforward import (MLP, ExtremeLearningMachine, FunctionalLinkNet,
                                          HighwayLayer, HighwayNetwork, Perceptron, RBFLayer,
                                          RBFNetwork, TrigExpansion)
@@ -10,7 +10,8 @@ from companion.torch.training import (evaluate, gradients, input_gradients, pred
                                       train_perceptron)
 
 __all__ = [
-    "AlexNet", "BasicBlock", "Bottleneck", "InceptionModule", "LeNet5", "PreActBlock", "ResNet",
+    "AlexNet", "BasicBlock", "Bottleneck", "Conv1DNet", "InceptionModule", "LeNet5", "PreActBlock",
+    "ResNet",
     "SmallAlexNet", "VGGBlock",
     "GRU", "GRUCell", "LSTM", "LSTMCell", "MLP", "ElmanCell", "ExtremeLearningMachine",
     "FunctionalLinkNet", "HighwayLayer", "HighwayNetwork", "PeepholeLSTM", "PeepholeLSTMCell",

@@ -6,10 +6,18 @@ constructor arguments, same layer order. PyTorch images are NCHW:
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
-from companion.checks import check_choice, check_float, check_image, check_positive_int
+from companion.checks import (check_choice, check_float, check_image, check_positive_int,
+                              check_conv1d_net, check_signal)
+
+# Conv1DNet pads "same" with even kernel widths (the paper's 8) exactly as Keras does;
+# PyTorch notes each time that this costs a padded copy of the input.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel",
+                        category=UserWarning)
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
@@ -380,3 +388,39 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check(x, self.in_channels, None, "ResNet", self)
         return self.head(self.stages(self.stem(x)))
+
+
+# ---------------------------------------------------------------- 1-D convolutions
+
+class Conv1DNet(nn.Module):
+    """A fully convolutional network for signals and sequences (chapter: the CNN overview).
+
+    The time-series classifier of Wang, Yan and Oates (2017): blocks of
+    ``Conv1d (padding "same") -> BatchNorm -> ReLU`` with ``channels[i]``
+    filters of width ``kernel_sizes[i]`` (the paper: 128, 256, 128 filters of
+    widths 8, 5, 3), then global average pooling over time, dropout and a
+    linear layer to ``num_classes`` logits. Global pooling makes it accept
+    signals of any length. Input ``(batch, in_channels, length)``: PyTorch's
+    channels-first layout, as ``nn.Conv1d`` takes it; the Keras twin takes
+    ``(batch, length, in_channels)``.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2,
+                 channels=(128, 256, 128), kernel_sizes=(8, 5, 3), dropout: float = 0.0):
+        super().__init__()
+        channels, kernel_sizes = check_conv1d_net(in_channels, num_classes, channels,
+                                                  kernel_sizes, dropout)
+        self.in_channels = in_channels
+        blocks, c = [], in_channels
+        for out, k in zip(channels, kernel_sizes):
+            blocks += [nn.Conv1d(c, out, k, padding="same", bias=False),
+                       nn.BatchNorm1d(out, momentum=0.1, eps=1e-5), nn.ReLU()]
+            c = out
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_signal(x.shape, self.in_channels, "NCL", "Conv1DNet")
+        check_float(x.dtype, "Conv1DNet", self)
+        return self.head(self.features(x).mean(dim=2))   # global average pooling over time
+
