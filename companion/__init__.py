@@ -8,6 +8,10 @@ constructor arguments and the same layer order:
 * ``companion.numpy``  - from-scratch NumPy references used as test oracles;
 * ``companion.data``   - every dataset the book uses, as NumPy arrays, offline;
 * ``companion.parity`` - copies weights from a PyTorch model to its Keras twin;
+  ``companion.trainable_parameters(model)`` counts a model's trainable
+  parameters the same way in both frameworks (Keras's ``count_params()``
+  also counts BatchNorm's moving statistics);
+* ``companion.results`` - the results table of the application studies (Part IX);
 * ``companion.plots``  - shared figures;
 * ``companion.registry`` - the list of models that the tests iterate over;
 * ``companion.scaling``, ``companion.distributed``, ``companion.engines`` - the
@@ -27,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # INFO off; warnings and err
 os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
 
 from companion.config import Profile, device, profile, set_seed
+from companion.parity import trainable_parameters
 
-__all__ = ["Profile", "device", "profile", "set_seed"]
+__all__ = ["Profile", "device", "profile", "set_seed", "trainable_parameters"]
 __version__ = "0.2.0"   # also in CITATION.cff, CHANGELOG.md and book/intro.md (tests/test_release.py)

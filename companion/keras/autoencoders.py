@@ -28,6 +28,7 @@ from companion.checks import (check_choice, check_code_size, check_features, che
                               check_image, check_positive_int, check_widths)
 from companion.keras.cnn import conv
 from companion.keras.saving import serializable
+from companion.keras.seeding import seeded
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OUTPUTS = ("linear", "sigmoid")
@@ -275,10 +276,10 @@ class VAE(keras.Model):
         return np.asarray(ops.convert_to_numpy(log_px + log_pz - log_qz))
 
 
+@seeded
 def train_vae(model: VAE, x, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
               beta: float = 1.0, seed: int = 0) -> dict:
     """Minimise the negative ELBO with Adam via ``fit``; returns ``{"loss": [...]}``."""
-    keras.utils.set_random_seed(seed)
     model.beta = beta
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
     model.optimizer.build(model.trainable_variables)
@@ -429,6 +430,7 @@ class ConditionalVAE(keras.Model):
         return self.decode(z, y)
 
 
+@seeded
 def train_conditional_vae(model: ConditionalVAE, x, labels, *, epochs: int, lr: float = 1e-3,
                           batch_size: int = 64, beta: float = 1.0, seed: int = 0) -> dict:
     """Minimise the negative conditional ELBO with Adam via ``fit`` on ``join(x, labels)``."""

@@ -22,6 +22,7 @@ from keras import layers, ops
 
 from companion.checks import check_features, check_float, check_positive_int
 from companion.keras.saving import serializable
+from companion.keras.seeding import seeded
 
 
 def timestep_features(t, size: int, max_period: float = 10_000.0):
@@ -191,6 +192,7 @@ class EpsTraining(keras.Model):
         return loss
 
 
+@seeded
 def train_diffusion(model, x0, schedule, *, epochs: int, lr: float = 1e-3, batch_size: int = 128,
                     labels=None, p_uncond: float = 0.1, seed: int = 0) -> dict:
     """Train a noise predictor with Adam via ``fit``; see the PyTorch twin.
@@ -202,7 +204,6 @@ def train_diffusion(model, x0, schedule, *, epochs: int, lr: float = 1e-3, batch
     if not 0.0 <= p_uncond < 1.0:
         raise ValueError(f"p_uncond must lie in [0, 1), got {p_uncond!r}")
     x0 = np.asarray(x0, dtype="float32")
-    keras.utils.set_random_seed(seed)
     trainer = EpsTraining(model, schedule.alpha_bar, p_uncond, seed)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
     if labels is None:

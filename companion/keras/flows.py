@@ -16,6 +16,7 @@ from keras import ops
 
 from companion.checks import check_float, check_positive_int
 from companion.keras.saving import serializable
+from companion.keras.seeding import seeded
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -156,6 +157,7 @@ def _mean_of_prediction(y_true, y_pred):
     return ops.mean(y_pred)
 
 
+@seeded
 def train_flow(model: RealNVP, x, *, epochs: int = 100, batch_size: int = 256,
                lr: float = 3e-3, seed: int = 0) -> list[float]:
     """Maximum likelihood with ``fit``: the wrapper outputs ``-log p(x)`` per example and the
@@ -163,7 +165,6 @@ def train_flow(model: RealNVP, x, *, epochs: int = 100, batch_size: int = 256,
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
     x = np.asarray(x, dtype="float32")
-    keras.utils.set_random_seed(seed)
     nll = PerExampleOutput(model, lambda m, v: -m.log_prob(v))
     nll.compile(optimizer=keras.optimizers.Adam(lr), loss=_mean_of_prediction)
     hist = nll.fit(x, np.zeros(len(x), "float32"), epochs=epochs, batch_size=batch_size,
@@ -171,6 +172,7 @@ def train_flow(model: RealNVP, x, *, epochs: int = 100, batch_size: int = 256,
     return [float(v) for v in hist.history["loss"]]
 
 
+@seeded
 def train_energy_nce(model: EnergyMLP, x, *, epochs: int = 100, batch_size: int = 256,
                      lr: float = 3e-3, seed: int = 0) -> tuple[list[float], tuple]:
     """Noise-contrastive estimation of ``E`` (see the PyTorch twin): binary cross-entropy
@@ -182,7 +184,6 @@ def train_energy_nce(model: EnergyMLP, x, *, epochs: int = 100, batch_size: int 
     inputs = np.concatenate([x_np, noise])
     labels = np.concatenate([np.ones(len(x_np)), np.zeros(len(noise))]).astype("float32")
     log_q = gaussian_log_density(inputs, mean, cov).astype("float32")
-    keras.utils.set_random_seed(seed)
     # the input carries log q(x) as a third column, so that fit shuffles them together
     logit = PerExampleOutput(model, lambda m, v: -m(v[:, :-1]) - v[:, -1])
     logit.compile(optimizer=keras.optimizers.Adam(lr),

@@ -35,6 +35,7 @@ from companion.keras.autodiff import value_and_grad
 from companion.keras.cnn import conv
 from companion.keras.saving import serializable
 from companion.numpy.gan import check_dc_sizes, check_noise, check_slope
+from companion.keras.seeding import seeded
 
 GENERATOR_LOSSES = ("non_saturating", "minimax", "wasserstein")
 ACTIVATIONS = ("relu", "tanh")
@@ -364,6 +365,7 @@ class GAN(keras.Model):
         return logs, tuple([v.value for v in variables] for variables in groups)
 
 
+@seeded
 def train_gan(gan: GAN, x, *, steps: int, batch_size: int = 128, lr: float = 2e-4,
               d_lr: float | None = None, betas=(0.5, 0.999), callback=None, every: int = 100,
               seed: int = 0) -> dict:
@@ -377,7 +379,6 @@ def train_gan(gan: GAN, x, *, steps: int, batch_size: int = 128, lr: float = 2e-
     """
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
-    keras.utils.set_random_seed(seed)
     x = np.asarray(x, dtype="float32")
     rng = np.random.default_rng(seed)
     beta_1, beta_2 = betas

@@ -117,8 +117,42 @@ def _set_backend_rng_state(state) -> None:
         torch.set_rng_state(torch.tensor(state, dtype=torch.uint8))
 
 
+def seed_random_layers(model: keras.Model, seed: int) -> None:
+    """Reset every random layer's seed state (dropout, noise) to a value derived from ``seed``.
+
+    Each Keras ``Dropout`` (and every ``SeedGenerator`` of a noise or sampling
+    layer) keeps its own state, which advances with every draw. ``train``
+    resets them from its ``seed`` so that the same seed gives the same masks
+    and retraining the same weights gives the same losses; nothing global is
+    touched.
+    """
+    states = [v for v in _seed_states(model)
+              if tuple(v.shape) == (2,) and "int" in str(v.dtype)]   # int64 on TensorFlow
+    for i, variable in enumerate(states):
+        derived = int(np.random.default_rng([seed, i]).integers(1, 2**31 - 1))
+        variable.assign(np.array([derived, 0], dtype=str(variable.dtype).split(".")[-1]))
+
+
+@contextlib.contextmanager
+def _private_backend_generator(seed: int):
+    """On the PyTorch backend, unseeded random ops draw from PyTorch's global generator:
+    fork it and seed it for the call, as ``companion.torch.train`` does."""
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled mini-batches of ``(x, y)``, each passed through ``augment(x_batch, rng)``."""
+    """Shuffled mini-batches of ``(x, y)``, each passed through ``augment(x_batch, rng)``.
+
+    ``augment=None`` only shuffles: ``train`` feeds every ``fit`` through this
+    class, so the order comes from ``seed`` alone (NumPy's generator, not
+    Keras's global one, which ``fit(shuffle=True)`` would draw from).
+    """
 
     def __init__(self, x, y, batch_size: int, augment, seed: int):
         super().__init__()
@@ -131,6 +165,8 @@ class AugmentedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.augment is None:
+            return self.x[idx], self.y[idx]
         return self.augment(self.x[idx], self.rng), self.y[idx]
 
     def on_epoch_end(self):
@@ -237,6 +273,12 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     not on TensorFlow or PyTorch, where for the book's small models on a CPU
     compilation costs more time than it saves (about twice the run time);
     ``True`` or ``False`` decides it yourself.
+    ``seed`` fixes everything random in the call, as in PyTorch: the order of
+    the mini-batches (NumPy, from ``seed``), the augmentations and the states
+    of dropout and noise layers (reset from ``seed`` by
+    ``seed_random_layers``); no global generator is reset. The same seed and
+    the same starting weights give the same history. (The two frameworks draw
+    different random numbers, so their histories differ from each other.)
     ``early_stopping=p``: as in PyTorch, stop after ``p`` epochs without a
     lower ``val_loss`` and restore the best epoch's weights, also when
     training ran to ``epochs`` (Keras's own ``EarlyStopping`` restores them
@@ -280,7 +322,6 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     _check_precision(model, precision)
     jit_compile = resolve_jit_compile(jit_compile)
     check_early_stopping(early_stopping, val_data, checkpoint)
-    keras.utils.set_random_seed(seed)  # the shuffling order is reproducible
     loss_fn, metrics = _loss_and_metrics(loss)
     model.compile(optimizer=_optimizer(optimizer, lr, weight_decay, clip_norm, accumulate),
                   loss=loss_fn, metrics=metrics, jit_compile=jit_compile)
@@ -299,6 +340,8 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
         x_val, y_val = training_pair(val_data, loss, "val_data")
         val = (_model_input(x_val, model), y_val)
     if checkpoint is not None:
+        if not (resume and checkpoint_files(checkpoint)["keras_state"].exists()):
+            seed_random_layers(model, seed)
         history = _train_with_checkpoints(model, x, y, val, epochs=epochs, lr=lr,
                                           batch_size=batch_size, seed=seed, progress=progress,
                                           augment=augment, schedule=schedule,
@@ -315,13 +358,11 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
     elif schedule != "constant":
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
-    if augment is None:
-        fit = model.fit(x, y, validation_data=val, epochs=epochs, batch_size=batch_size,
-                        shuffle=True, verbose=0, callbacks=callbacks)
-    else:
-        batches = AugmentedBatches(x, y, batch_size, augment, seed)
+    seed_random_layers(model, seed)         # dropout's masks come from seed ...
+    batches = AugmentedBatches(x, y, batch_size, augment, seed)   # ... and so does the order
+    with _private_backend_generator(seed):
         fit = model.fit(batches, validation_data=val, epochs=epochs, verbose=0,
-                        callbacks=callbacks)
+                        shuffle=False, callbacks=callbacks)   # the batches are shuffled already
     # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
     history = {k: [float(v) for v in values] for k, values in fit.history.items()
                if k != "learning_rate"}

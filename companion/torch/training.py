@@ -5,6 +5,8 @@ of ``keras.Model.fit``), so chapters can plot both frameworks together.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -65,6 +67,32 @@ def _accuracy(out: torch.Tensor, y: torch.Tensor, loss: str) -> float:
     return ((out > 0).float() == y).float().mean().item()  # logit > 0 <=> p > 0.5
 
 
+def _private_random_numbers(train_fn):
+    """Run ``train`` on a private copy of PyTorch's global generator, seeded with ``seed``.
+
+    Dropout and other random layers draw from PyTorch's global generator. Inside
+    ``train`` that generator is forked (``torch.random.fork_rng``) and seeded
+    with the call's ``seed``, so the same seed gives the same dropout masks, and
+    retraining the same weights gives the same losses, whatever ran before; on
+    return the caller's generator is exactly where it was (no side effect).
+    """
+    @functools.wraps(train_fn)
+    def train(model, *args, **kwargs):
+        seed = kwargs.get("seed", 0)
+        device = kwargs.get("device")
+        params = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+        # (train itself validates ``device``; here only "is it a CUDA device?")
+        on_cuda = str(device).startswith("cuda") or \
+            (params is not None and params.device.type == "cuda")
+        devices = list(range(torch.cuda.device_count())) if on_cuda and \
+            torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return train_fn(model, *args, **kwargs)
+    return train
+
+
+@_private_random_numbers
 def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float = 1e-3,
           batch_size: int = 32, optimizer: str = "adam", loss: str = "cross_entropy",
           weight_decay: float = 0.0, clip_norm: float | None = None, seed: int = 0,
@@ -89,6 +117,12 @@ def train(model: nn.Module, train_data, val_data=None, *, epochs: int, lr: float
     ``"plateau"`` halves it whenever ``val_loss`` has not improved for two
     epochs (one value per epoch, ``companion.schedules``; Keras follows the
     same values).
+
+    ``seed`` fixes everything random in the call: the shuffling order, the
+    augmentations and dropout's masks (dropout draws from a private copy of
+    PyTorch's global generator, seeded with ``seed``; the caller's generator
+    is left as it was). The same seed and the same starting weights give the
+    same history; the initial weights come from ``companion.set_seed``.
 
     ``early_stopping=p`` stops after ``p`` epochs in a row without a lower
     ``val_loss`` and puts back the weights of the epoch with the lowest
