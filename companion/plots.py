@@ -984,3 +984,90 @@ def draw_bert(layers: int = 12, d_model: int = 768, ax=None, title: str | None =
     if title:
         ax.set_title(title)
     return ax
+
+
+# ---------------------------------------------------------------- error analysis (part IX)
+
+def plot_confused_pairs(images, y_true, y_pred, pairs, per_pair: int = 6, class_names=None,
+                        size: float = 1.1):
+    """The images behind the most-confused pairs: one row per ``(true, predicted, count)``
+    of ``pairs`` (e.g. ``companion.confusions.most_confused``), with up to ``per_pair``
+    examples that are of class ``true`` and were predicted ``predicted``.
+
+    ``images`` is ``(n, height, width)``, or one-channel ``(n, 1, h, w)`` / ``(n, h, w, 1)``.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and 1 in (images.shape[1], images.shape[-1]):
+        images = images.reshape(len(images), *[s for s in images.shape[1:] if s != 1][:2])
+    if images.ndim != 3:
+        raise ValueError(f"plot_confused_pairs expected images of shape (n, height, width), "
+                         f"got {images.shape}")
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if not (len(images) == len(y_true) == len(y_pred)):
+        raise ValueError(f"images, y_true and y_pred must have the same length, got "
+                         f"{len(images)}, {len(y_true)} and {len(y_pred)}")
+    if not pairs:
+        raise ValueError("pairs is empty: there is no mistake to show")
+    name = (lambda c: str(c)) if class_names is None else (lambda c: str(class_names[c]))
+    fig, axes = plt.subplots(len(pairs), per_pair, figsize=(size * per_pair + 1.6,
+                                                            size * len(pairs) * 1.05),
+                             squeeze=False)
+    for row, (true, pred, count) in zip(axes, pairs):
+        idx = np.flatnonzero((y_true == true) & (y_pred == pred))[:per_pair]
+        for k, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if k < len(idx):
+                ax.imshow(images[idx[k]], cmap="gray_r")
+        row[0].set_ylabel(f"{name(true)} read as {name(pred)}\n({count}x)", rotation=0,
+                          ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_token_scores(rows, title: str | None = None, cmap: str = "RdBu_r", limit=None,
+                      per_line: int = 12):
+    """Words shaded by a score each (saliency, attention): one block of text per example.
+
+    ``rows`` is a list of ``(tokens, scores, caption)``: the tokens of one text,
+    one number per token and a caption line above it. Positive scores are
+    drawn red and negative blue on a diverging ``cmap`` centred on 0 (pass
+    non-negative scores, such as attention weights, with ``cmap="Oranges"``);
+    ``limit`` fixes the colour scale's largest magnitude (default: the
+    largest over all rows). Long texts wrap after ``per_line`` tokens.
+    """
+    if not rows:
+        raise ValueError("rows must hold at least one (tokens, scores, caption) triple")
+    for tokens, scores, _ in rows:
+        if len(tokens) != len(scores):
+            raise ValueError(f"each token needs one score: {len(tokens)} tokens, "
+                             f"{len(scores)} scores")
+    diverging = cmap in ("RdBu_r", "RdBu", "coolwarm", "bwr", "PiYG", "PuOr")
+    top = limit or max(float(np.max(np.abs(s))) for _, s, _ in rows if len(s)) or 1.0
+    norm = mpl.colors.Normalize(-top if diverging else 0.0, top)
+    colour = plt.get_cmap(cmap)
+    lines = sum(1 + max(1, -(-len(t) // per_line)) for t, _, _ in rows)
+    fig, ax = plt.subplots(figsize=(10, 0.38 * lines + 0.3))
+    ax.set_axis_off()
+    ax.set_xlim(0, per_line)
+    ax.set_ylim(lines, 0)
+    y = 0
+    for tokens, scores, caption in rows:
+        ax.text(0, y + 0.5, caption, fontsize=9, va="center", color="0.15", style="italic")
+        y += 1
+        for i, (token, score) in enumerate(zip(tokens, scores)):
+            x, line = i % per_line, i // per_line
+            face = colour(norm(float(score)))
+            dark = sum(face[:3]) < 1.3
+            shown = token[:10].encode("ascii", "replace").decode()   # glyphs every font has
+            ax.text(x + 0.05, y + line + 0.5, shown, fontsize=8.5, va="center",
+                    color="white" if dark else "0.1",
+                    bbox=dict(boxstyle="round,pad=0.2", facecolor=face, edgecolor="none"))
+        y += max(1, -(-len(tokens) // per_line))
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -27,3 +27,7 @@ from companion.keras.autoencoders import (VAE, Autoencoder, ConvAutoencoder,  # 
                                       DenoisingAutoencoder)
 
 __all__ += ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE"]
+from companion.keras.forecasting import TimeSeriesTransformer  # noqa: E402  (part IX)
+from companion.keras.text import TextClassifier  # noqa: E402  (part IX)
+
+__all__ += ["TextClassifier", "TimeSeriesTransformer"]

@@ -22,3 +22,7 @@ from companion.torch.autoencoders import (VAE, Autoencoder, ConvAutoencoder,  # 
                                       DenoisingAutoencoder)
 
 __all__ += ["Autoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "VAE"]
+from companion.torch.forecasting import TimeSeriesTransformer  # noqa: E402  (part IX)
+from companion.torch.text import TextClassifier  # noqa: E402  (part IX)
+
+__all__ += ["TextClassifier", "TimeSeriesTransformer"]
