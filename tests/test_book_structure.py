@@ -331,3 +331,97 @@ def test_foundation_chapter_that_trains_uses_both_frameworks(chapter):
     for i, names in enumerate(framework):
         if "keras" in names:
             assert i > 0 and "pytorch" in framework[i - 1], f"{chapter}: Keras cell {i} has no PyTorch twin before it"
+
+
+# ------------------------------------------------------------- Part IX: applications
+# Every study follows one workflow (issue 15): problem and metric, data (origin and
+# licence), classical baselines, the book's models in both frameworks, tuning on
+# the validation split only, one evaluation on the test split ending in a results
+# table, error analysis, and what a practitioner takes away.
+APPLICATION_SECTIONS = [
+    "1. The problem and its metric",
+    "2. The data",
+    "3. Baselines",
+    "4. The book's models",
+    "5. Tuning on the validation split",
+    "6. One evaluation on the test split",
+    "7. Error analysis",
+    "8. What a practitioner should take away",
+    "9. References",
+]
+APPLICATIONS = sorted(f"{f}.md" for f in toc_files()
+                      if f.startswith("book/applications/") and not f.endswith("/index"))
+
+
+def test_part_nine_has_the_five_studies():
+    names = {page.rsplit("/", 1)[-1] for page in APPLICATIONS}
+    assert names == {"image_classification.md", "sentiment.md", "forecasting.md",
+                     "anomaly_detection.md", "generation.md"}, names
+
+
+@pytest.mark.parametrize("page", APPLICATIONS)
+def test_application_follows_the_workflow(page):
+    text = (ROOT / page).read_text()
+    assert h2_headings(text) == APPLICATION_SECTIONS + ["Exercises"]
+    assert re.search(r"^\(app-[a-z-]+\)=\n# ", text, re.M), "a label before the H1"
+    data = section(text, "2. The data").lower()
+    assert "licen" in data, "the data section names the data's licence"
+    assert "companion.data." in text or "data." in data
+
+
+@pytest.mark.parametrize("page", APPLICATIONS)
+def test_application_trains_both_frameworks_and_prints_a_results_table(page):
+    text = (ROOT / page).read_text()
+    counts = tagged_cells(text)
+    assert counts.get("pytorch", 0) >= 3 and counts.get("pytorch") == counts.get("keras"), counts
+    models = section(text, "4. The book's models")
+    assert "tags: [pytorch]" in models and "tags: [keras]" in models
+    final = section(text, "6. One evaluation on the test split")
+    assert "Results(" in text and ".frame()" in final, "the study ends on a results table"
+    assert "assert" in final, "the test-split section asserts the quality bars"
+
+
+@pytest.mark.parametrize("page", APPLICATIONS)
+def test_application_opening_references_and_exercises(page):
+    text = (ROOT / page).read_text()
+    prerequisites = _prerequisites(page)
+    assert _LINK.search(prerequisites) and "](" not in prerequisites
+    assert RUNTIME.search(text.split("\n## ", 1)[0]), "the opening needs a {runtime} directive"
+    refs = section(text, "9. References")
+    assert len(citation_keys(refs)) >= 3
+    assert len(set(re.findall(r"\]\((https?://[^)]+)\)", refs))) >= 2
+    exercises = section(text, "Exercises")
+    count = len(re.findall(r"^\*\*Exercise \d+", exercises, flags=re.M))
+    assert count >= 3 and exercises.count(":::{dropdown} Solution") == count
+
+
+@pytest.mark.parametrize("page", APPLICATIONS)
+def test_application_section_references_are_links(page):
+    plain = []
+    for line in prose_lines((ROOT / page).read_text()):
+        text = re.sub(r"\{ref\}`[^`]*`|`[^`]*`|\$[^$]*\$", "", line)
+        if re.search(r"\b[Ss]ections? \d+\b(?!\.\d)", text):
+            plain.append(line.strip())
+    assert not plain, plain
+
+
+def _glossary_terms() -> list[str]:
+    text = (ROOT / "book/appendix/glossary.md").read_text()
+    body = re.search(r"```\{glossary\}\n(.*?)\n```", text, re.S).group(1)
+    return [line.strip() for line in body.splitlines()
+            if line.strip() and not line.startswith((" ", "\t", ":"))]
+
+
+def test_every_glossary_term_is_linked_from_a_chapter():
+    """The glossary is used: each term is the target of a {term} link somewhere in the book."""
+    terms = _glossary_terms()
+    assert len(terms) >= 100
+    linked = set()
+    for page in chapter_sources():
+        if page.name == "glossary.md":
+            continue
+        for target in re.findall(r"\{term\}`([^`]+)`", page.read_text()):
+            inner = re.search(r"<([^>]+)>", target)
+            linked.add((inner.group(1) if inner else target).strip().lower())
+    missing = [t for t in terms if t.lower() not in linked]
+    assert not missing, f"glossary terms no chapter links with {{term}}: {missing}"
