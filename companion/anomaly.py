@@ -4,9 +4,9 @@ An anomaly detector gives every row a *score*, higher meaning more unusual;
 an *alarm* is raised when the score exceeds a threshold. This module holds
 what the anomaly-detection study needs around the detectors themselves:
 
-* ``roc_auc`` and ``average_precision``: how well the scores rank the
-  anomalies above the normal rows, at every threshold at once (the same
-  values as scikit-learn's ``roc_auc_score`` and ``average_precision_score``);
+* (how well the scores rank the anomalies above the normal rows, at every
+  threshold at once, is ``companion.numpy.metrics.roc_auc`` and
+  ``average_precision``, called with the labels first as scikit-learn's are);
 * ``threshold_for_false_alarm_rate``: the threshold that raises an alarm on
   at most a given share of normal rows (chosen on a validation split);
 * ``alarm_report``: what a threshold gives on labelled rows (recall,
@@ -34,7 +34,7 @@ def _scores(scores, what: str = "scores") -> np.ndarray:
     return s
 
 
-def _labels(labels, n: int, both: bool) -> np.ndarray:
+def _labels(labels, n: int) -> np.ndarray:
     y = np.asarray(labels)
     if y.shape != (n,):
         raise ValueError(f"labels must have shape (batch,) = ({n},) like the scores, "
@@ -42,49 +42,7 @@ def _labels(labels, n: int, both: bool) -> np.ndarray:
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("labels must be 0 (normal) or 1 (anomaly), got values "
                          f"{sorted(set(np.unique(y).tolist()))[:5]}")
-    y = y.astype(np.int64)
-    if both and (y.min() == y.max()):
-        raise ValueError("labels must contain both normal rows (0) and anomalies (1) "
-                         "for a ranking metric")
-    return y
-
-
-def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve: the chance that a random anomaly outscores a random normal row.
-
-    Computed from ranks (the Mann-Whitney statistic); tied scores count one
-    half, as in scikit-learn's ``roc_auc_score``.
-    """
-    s = _scores(scores)
-    y = _labels(labels, len(s), both=True)
-    order = np.argsort(s, kind="mergesort")
-    sorted_s = s[order]
-    # average 1-based rank of each group of tied scores
-    _, start, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    group_rank = start + (counts + 1) / 2.0
-    ranks = np.empty(len(s))
-    ranks[order] = np.repeat(group_rank, counts)
-    pos, neg = int(y.sum()), int(len(y) - y.sum())
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
-
-
-def average_precision(scores, labels) -> float:
-    """Area under the precision-recall curve as a step sum (PR AUC).
-
-    ``sum_n (R_n - R_{n-1}) P_n`` over the distinct scores taken as
-    thresholds from the highest down, with tied scores entering together:
-    scikit-learn's ``average_precision_score``.
-    """
-    s = _scores(scores)
-    y = _labels(labels, len(s), both=True)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]   # end of each tie group
-    tp = np.cumsum(y)[last_of_tie]
-    alarms = last_of_tie + 1
-    precision = tp / alarms
-    recall = tp / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return y.astype(np.int64)
 
 
 def threshold_for_false_alarm_rate(normal_scores, rate: float) -> float:
@@ -110,7 +68,7 @@ def alarm_report(scores, labels, threshold: float) -> dict:
     is no alarm), the share of normal rows that raise one, and their number.
     """
     s = _scores(scores)
-    y = _labels(labels, len(s), both=False)
+    y = _labels(labels, len(s))
     if not math.isfinite(float(threshold)):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
     alarm = s > threshold

@@ -69,7 +69,10 @@ def windows(series, origins, lookback: int, horizon: int) -> tuple[np.ndarray, n
 
     Returns two float arrays of shapes ``(origins, lookback)`` and
     ``(origins, horizon)``. An origin too early for its input window or too
-    late for its target is a ``ValueError``.
+    late for its target is a ``ValueError``. (``companion.data.windows`` cuts
+    *every* window of a series with a one-value target, for training the
+    recurrent chapters' models; this one cuts at chosen forecast origins with
+    a whole horizon as the target, for backtesting.)
     """
     values = np.asarray(series)
     if values.ndim != 1:

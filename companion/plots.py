@@ -991,7 +991,7 @@ def draw_bert(layers: int = 12, d_model: int = 768, ax=None, title: str | None =
 def plot_confused_pairs(images, y_true, y_pred, pairs, per_pair: int = 6, class_names=None,
                         size: float = 1.1):
     """The images behind the most-confused pairs: one row per ``(true, predicted, count)``
-    of ``pairs`` (e.g. ``companion.confusions.most_confused``), with up to ``per_pair``
+    of ``pairs`` (e.g. ``companion.numpy.metrics.most_confused``), with up to ``per_pair``
     examples that are of class ``true`` and were predicted ``predicted``.
 
     ``images`` is ``(n, height, width)``, or one-channel ``(n, 1, h, w)`` / ``(n, h, w, 1)``.

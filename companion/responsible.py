@@ -29,6 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from companion.numpy.losses import log_softmax
+from companion.numpy.metrics import roc_auc
+
 # Stated constants of the energy estimate (see ``energy_estimate``).
 WATTS_PER_CORE = 12.0      # Green Algorithms' default power draw of one busy CPU core ("Any" CPU)
 WATTS_PER_GB = 0.3725      # Green Algorithms' power draw of one GB of memory
@@ -226,9 +229,7 @@ def per_example_cross_entropy(logits, labels) -> np.ndarray:
                          f"got {y.dtype} {y.shape}")
     if y.min() < 0 or y.max() >= z.shape[1]:
         raise ValueError(f"labels must be in [0, {z.shape[1]}), got {y.min()}..{y.max()}")
-    z = z - z.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(z).sum(axis=1))
-    return log_norm - z[np.arange(len(y)), y]
+    return -log_softmax(z, axis=1)[np.arange(len(y)), y]
 
 
 def membership_auc(member_losses, nonmember_losses) -> float:
@@ -241,16 +242,8 @@ def membership_auc(member_losses, nonmember_losses) -> float:
     """
     a = _vector(member_losses, "member_losses")
     b = _vector(nonmember_losses, "nonmember_losses")
-    scores = np.concatenate([-a, -b])          # the attack's score: minus the loss
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    average = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(average, counts)
-    rank_sum = ranks[:len(a)].sum()
-    return float((rank_sum - len(a) * (len(a) + 1) / 2) / (len(a) * len(b)))
+    is_member = np.r_[np.ones(len(a), np.int64), np.zeros(len(b), np.int64)]
+    return roc_auc(is_member, -np.concatenate([a, b]))   # the attack's score: minus the loss
 
 
 def membership_advantage(member_losses, nonmember_losses) -> float:

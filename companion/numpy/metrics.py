@@ -49,6 +49,22 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     return cm
 
 
+def most_confused(y_true, y_pred, top: int = 3) -> list:
+    """The ``top`` off-diagonal cells of the confusion matrix as (true, predicted, count),
+    largest count first (ties in class order); empty cells are left out.
+
+    The pairs are ordered: "a 4 read as a 9" and "a 9 read as a 4" are two
+    cells, two different mistakes.
+    """
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a positive integer, got {top!r}")
+    cm = confusion_matrix(y_true, y_pred)
+    np.fill_diagonal(cm, 0)
+    n = len(cm)
+    cells = [divmod(int(i), n) for i in np.argsort(-cm, axis=None, kind="stable")[:top]]
+    return [(a, b, int(cm[a, b])) for a, b in cells if cm[a, b] > 0]
+
+
 def binary_report(y_true, y_pred) -> dict:
     """TP, FP, FN, TN and the rates built from them, for labels in {0, 1}.
 
@@ -103,26 +119,45 @@ def precision_recall_f1(y_true, y_pred, average: str | None = "macro",
     return tuple(float(np.sum(weights * m)) for m in (precision, recall, f1))
 
 
+def _ranked_counts(y_true, scores, what: str):
+    """True positives and predictions at each distinct threshold, highest score first.
+
+    Sorting by decreasing score and lowering the threshold past one distinct
+    score at a time adds the examples with that score to the predicted
+    positives (tied scores move together). Returns ``(tp, predicted, y)``.
+    """
+    y_true, scores = _pair(y_true, scores, "scores")
+    check_binary_labels(y_true, what)
+    if not np.isfinite(scores.astype(float)).all():
+        raise ValueError(f"{what}: scores must be finite numbers; found NaN or infinity")
+    if y_true.min() == y_true.max():
+        raise ValueError(f"{what} needs both classes in y_true (the rates divide by their counts)")
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order].astype(float), y_true[order]
+    last_of_each_score = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    return np.cumsum(y)[last_of_each_score], last_of_each_score + 1, y, s[last_of_each_score]
+
+
 def roc_curve(y_true, scores):
     """False and true positive rates at every distinct threshold of ``scores``.
 
-    Sorting the examples by decreasing score and lowering the threshold past
-    one distinct score at a time adds the examples with that score to the
-    predicted positives. Returns ``(fpr, tpr, thresholds)``; the first point is
-    ``(0, 0)`` with threshold ``+inf`` (nothing predicted positive).
+    Returns ``(fpr, tpr, thresholds)``; the first point is ``(0, 0)`` with
+    threshold ``+inf`` (nothing predicted positive).
     """
-    y_true, scores = _pair(y_true, scores, "scores")
-    check_binary_labels(y_true, "roc_curve")
-    if y_true.min() == y_true.max():
-        raise ValueError("roc_curve needs both classes in y_true (the rates divide by their counts)")
-    order = np.argsort(-scores, kind="stable")
-    s, y = scores[order].astype(float), y_true[order]
-    last_of_each_score = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # tied scores move together
-    tp = np.cumsum(y)[last_of_each_score]
-    fp = (last_of_each_score + 1) - tp
+    tp, predicted, y, thresholds = _ranked_counts(y_true, scores, "roc_curve")
+    fp = predicted - tp
     tpr = np.r_[0.0, tp / y.sum()]
     fpr = np.r_[0.0, fp / (len(y) - y.sum())]
-    return fpr, tpr, np.r_[np.inf, s[last_of_each_score]]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def average_precision(y_true, scores) -> float:
+    """Area under the precision-recall curve as a step sum (the PR AUC):
+    ``sum_n (R_n - R_{n-1}) P_n`` over the distinct scores taken as thresholds
+    from the highest down, as scikit-learn's ``average_precision_score``."""
+    tp, predicted, y, _ = _ranked_counts(y_true, scores, "average_precision")
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / predicted))
 
 
 def auc(x, y) -> float:
