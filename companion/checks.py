@@ -282,3 +282,34 @@ def check_conv1d_net(in_channels, num_classes, channels, kernel_sizes, dropout):
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     return channels, kernel_sizes
+
+
+def check_token_ids(shape, dtype_name: str, values, vocab_size: int, max_len: int | None = None,
+                    past: int = 0, model: str = "GPT") -> None:
+    """Token-id input of a language model (both frameworks' twins): integer ids
+    ``(batch, steps)`` in ``[0, vocab_size)`` and, for a model with a position
+    table of ``max_len`` rows, ``past + steps <= max_len`` (``past``: positions
+    already in a key/value cache).
+
+    ``values`` is a NumPy array, or ``None`` when the values are not known (a
+    traced graph in Keras); then only the shape and dtype are checked.
+    """
+    shape = tuple(shape)
+    if len(shape) != 2:
+        raise ValueError(f"{model} expected input of shape (batch, steps) holding integer token "
+                         f"ids, got shape {shape}")
+    steps = shape[1]
+    if steps is not None and steps < 1:
+        raise ValueError(f"{model} expected input of shape (batch, steps) with at least one step, "
+                         f"got shape {shape}")
+    if max_len is not None and steps is not None and past + steps > max_len:
+        where = f" after {past} cached positions" if past else ""
+        raise ValueError(f"{model} expected input of shape (batch, steps) with steps <= "
+                         f"max_len={max_len - past}{where}: the position table has "
+                         f"{max_len} rows, got shape {shape}")
+    if "int" not in dtype_name:
+        raise ValueError(f"{model} expected input of shape (batch, steps) holding integer token "
+                         f"ids, got dtype {dtype_name}")
+    if values is not None and values.size and (values.min() < 0 or values.max() >= vocab_size):
+        raise ValueError(f"{model}: token ids must be in [0, {vocab_size}) "
+                         f"(vocab_size={vocab_size}), got ids from {values.min()} to {values.max()}")

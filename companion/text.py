@@ -10,9 +10,10 @@ special tokens first (``[PAD]`` = 0, ``[UNK]`` = 1, ``[CLS]`` = 2,
 frequent first. ``encode`` turns texts into a padded ``(n, max_len)`` int64
 array that both frameworks' text models read.
 
-``check_text_arguments`` and ``check_ids`` are the checks that the two twins
-of ``TextClassifier`` (``companion.torch.text``, ``companion.keras.text``)
-share, kept here so that neither imports the other framework.
+``check_text_arguments`` is the constructor check that the two twins of
+``TextClassifier`` (``companion.torch.text``, ``companion.keras.text``)
+share, kept here so that neither imports the other framework; their input
+check is ``companion.checks.check_token_ids``, as for the GPT.
 """
 from __future__ import annotations
 
@@ -116,24 +117,6 @@ def check_text_arguments(vocab_size, num_classes, embedding_size, hidden_size, c
     if pad_id is not None and (isinstance(pad_id, bool) or not isinstance(pad_id, int)
                                or not 0 <= pad_id < vocab_size):
         raise ValueError(f"pad_id must be None or an integer in [0, {vocab_size}), got {pad_id!r}")
-
-
-def check_ids(shape, dtype_name: str, values, vocab_size: int, model: str = "TextClassifier"):
-    """Integer ids of shape ``(batch, steps)`` in ``[0, vocab_size)``.
-
-    ``values`` is a NumPy array, or ``None`` when they are unknown (a traced
-    graph in Keras): then only the shape and the dtype are checked.
-    """
-    shape = tuple(shape)
-    if len(shape) != 2 or (shape[1] is not None and shape[1] < 1):
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token ids "
-                         f"with at least one step, got shape {shape}")
-    if "int" not in dtype_name:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token ids, "
-                         f"got dtype {dtype_name}")
-    if values is not None and values.size and (values.min() < 0 or values.max() >= vocab_size):
-        raise ValueError(f"{model}: token ids must be in [0, {vocab_size}) "
-                         f"(vocab_size={vocab_size}), got ids from {values.min()} to {values.max()}")
 
 
 # ------------------------------------------------- masked language modelling, chosen positions

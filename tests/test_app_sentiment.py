@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from companion import parity
-from companion.text import (CLS, MASK, PAD, SPECIALS, UNK, Vocabulary, check_ids,
-                            chosen_positions, tokenize)
+from companion.checks import check_token_ids
+from companion.text import (CLS, MASK, PAD, SPECIALS, UNK, Vocabulary, chosen_positions,
+                            tokenize)
 
 
 def _ids(batch=4, steps=9, vocab=30, pad_tail=(0, 3, 5, 8), seed=0):
@@ -43,14 +44,17 @@ def test_vocabulary_orders_by_frequency_and_encodes_with_padding():
     assert len(Vocabulary.fit(["a b c d", "a b c d"], max_size=2)) == len(SPECIALS) + 2
 
 
-def test_check_ids_names_the_expected_shape_and_range():
-    check_ids((2, 3), "int64", np.array([[0, 1, 2]]), 3)
+def test_token_id_check_names_the_expected_shape_and_range():
+    check_token_ids((2, 3), "int64", np.array([[0, 1, 2]]), 3)
     with pytest.raises(ValueError, match=r"expected input of shape \(batch, steps\)"):
-        check_ids((2, 3, 1), "int64", None, 3)
+        check_token_ids((2, 3, 1), "int64", None, 3)
     with pytest.raises(ValueError, match="integer token ids"):
-        check_ids((2, 3), "float32", None, 3)
+        check_token_ids((2, 3), "float32", None, 3)
     with pytest.raises(ValueError, match=r"must be in \[0, 3\)"):
-        check_ids((1, 2), "int64", np.array([[0, 3]]), 3)
+        check_token_ids((1, 2), "int64", np.array([[0, 3]]), 3)
+    with pytest.raises(ValueError, match=r"steps <= max_len=4"):    # with a position table
+        check_token_ids((1, 5), "int64", None, 3, max_len=4)
+    check_token_ids((1, 500), "int64", None, 3)                    # without one, any length
 
 
 def test_chosen_positions_lists_each_rows_scored_tokens():

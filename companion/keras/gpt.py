@@ -27,11 +27,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.checks import _static_dim, check_positive_int
+from companion.checks import _static_dim, check_positive_int, check_token_ids
 from companion.keras.saving import serializable
 from companion.keras.transformers import EncoderLayer
 
-EXPECTED = "(batch, steps)"
 layers_module = layers   # ``layers`` is also GPT's argument name (the number of blocks)
 
 
@@ -49,31 +48,6 @@ def _check_config(vocab_size, max_len, d_model, heads, layers, d_ff, dropout, ep
     if not float(eps) > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     return d_ff
-
-
-def check_token_ids(shape, dtype_name: str, values, vocab_size: int, max_len: int,
-                    past: int = 0, model: str = "GPT") -> None:
-    """Integer ids ``(batch, steps)`` in ``[0, vocab_size)`` with ``past + steps <= max_len``
-    (``values=None``: unknown while a graph is traced; only shape and dtype are checked)."""
-    shape = tuple(shape)
-    if len(shape) != 2:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token "
-                         f"ids, got shape {shape}")
-    steps = shape[1]
-    if steps is not None and steps < 1:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} with at least one step, "
-                         f"got shape {shape}")
-    if steps is not None and past + steps > max_len:
-        where = f" after {past} cached positions" if past else ""
-        raise ValueError(f"{model} expected input of shape {EXPECTED} with steps <= "
-                         f"max_len={max_len - past}{where}: the position table has "
-                         f"{max_len} rows, got shape {shape}")
-    if "int" not in dtype_name:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token "
-                         f"ids, got dtype {dtype_name}")
-    if values is not None and values.size and (values.min() < 0 or values.max() >= vocab_size):
-        raise ValueError(f"{model}: token ids must be in [0, {vocab_size}) "
-                         f"(vocab_size={vocab_size}), got ids from {values.min()} to {values.max()}")
 
 
 def sample_next(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from companion.checks import _static_dim
+from companion.checks import _static_dim, check_token_ids
 from companion.keras.saving import serializable
-from companion.text import EXPECTED, check_ids, check_text_arguments
+from companion.text import check_text_arguments
 
 
 def _concrete(x):
@@ -67,7 +67,7 @@ class TextClassifier(keras.Model):
         dtype = keras.backend.standardize_dtype(ids.dtype)
         shape = tuple(_static_dim(d) for d in ids.shape)
         values = _concrete(ids) if len(shape) == 2 and "int" in dtype else None
-        check_ids(shape, dtype, values, self.vocab_size)
+        check_token_ids(shape, dtype, values, self.vocab_size, model="TextClassifier")
         return ids
 
     def real_tokens(self, ids):

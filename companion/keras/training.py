@@ -12,6 +12,7 @@ from companion.checks import (check_binary_labels, check_choice, check_early_sto
                               check_positive_int,
                               check_finite_loss, check_label_range, check_training_args,
                               training_pair)
+from companion.keras.seeding import private_backend_generator, seed_random_layers, seed_states
 from companion.scaling import PRECISIONS, check_scaling_args, checkpoint_files
 from companion.schedules import Plateau, check_schedule, scheduled_lr
 
@@ -97,12 +98,6 @@ def _check_precision(model: keras.Model, precision: str) -> None:
             f"`with companion.keras.precision_policy({precision!r}):`")
 
 
-def _seed_states(model: keras.Model) -> list:
-    """The random-number states of dropout and noise layers: variables that are no weights."""
-    weights = {id(w) for w in model.weights}
-    return [v for v in model.variables if id(v) not in weights]
-
-
 def _backend_rng_state():
     """On the PyTorch backend, unseeded dropout draws from PyTorch's global generator."""
     if keras.backend.backend() != "torch":
@@ -115,35 +110,6 @@ def _set_backend_rng_state(state) -> None:
     if state is not None and keras.backend.backend() == "torch":
         import torch
         torch.set_rng_state(torch.tensor(state, dtype=torch.uint8))
-
-
-def seed_random_layers(model: keras.Model, seed: int) -> None:
-    """Reset every random layer's seed state (dropout, noise) to a value derived from ``seed``.
-
-    Each Keras ``Dropout`` (and every ``SeedGenerator`` of a noise or sampling
-    layer) keeps its own state, which advances with every draw. ``train``
-    resets them from its ``seed`` so that the same seed gives the same masks
-    and retraining the same weights gives the same losses; nothing global is
-    touched.
-    """
-    states = [v for v in _seed_states(model)
-              if tuple(v.shape) == (2,) and "int" in str(v.dtype)]   # int64 on TensorFlow
-    for i, variable in enumerate(states):
-        derived = int(np.random.default_rng([seed, i]).integers(1, 2**31 - 1))
-        variable.assign(np.array([derived, 0], dtype=str(variable.dtype).split(".")[-1]))
-
-
-@contextlib.contextmanager
-def _private_backend_generator(seed: int):
-    """On the PyTorch backend, unseeded random ops draw from PyTorch's global generator:
-    fork it and seed it for the call, as ``companion.torch.train`` does."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -360,7 +326,7 @@ def train(model: keras.Model, train_data, val_data=None, *, epochs: int, lr: flo
             lambda epoch: float(scheduled_lr(lr, epoch, epochs, schedule))))
     seed_random_layers(model, seed)         # dropout's masks come from seed ...
     batches = AugmentedBatches(x, y, batch_size, augment, seed)   # ... and so does the order
-    with _private_backend_generator(seed):
+    with private_backend_generator(seed):
         fit = model.fit(batches, validation_data=val, epochs=epochs, verbose=0,
                         shuffle=False, callbacks=callbacks)   # the batches are shuffled already
     # LearningRateScheduler logs the rate too; PyTorch's history has no such key.
@@ -379,7 +345,7 @@ def _train_with_checkpoints(model, x, y, val, *, epochs, lr, batch_size, seed, p
         model.load_weights(files["keras_weights"])   # model and optimizer variables
         state = json.loads(files["keras_state"].read_text())
         history, start = state["history"], state["epoch"]
-        for variable, value in zip(_seed_states(model), state["seed_states"]):
+        for variable, value in zip(seed_states(model), state["seed_states"]):
             variable.assign(np.asarray(value, dtype=variable.dtype))
         _set_backend_rng_state(state.get("backend_rng"))
     end = stop_after or epochs
@@ -393,7 +359,7 @@ def _train_with_checkpoints(model, x, y, val, *, epochs, lr, batch_size, seed, p
                 history.setdefault(key, []).extend(float(v) for v in values)
         files["keras_state"].parent.mkdir(parents=True, exist_ok=True)
         model.save_weights(files["keras_weights"])
-        seeds = [keras.ops.convert_to_numpy(v).tolist() for v in _seed_states(model)]
+        seeds = [keras.ops.convert_to_numpy(v).tolist() for v in seed_states(model)]
         files["keras_state"].write_text(json.dumps(
             {"epoch": epoch + 1, "history": history, "seed_states": seeds,
              "backend_rng": _backend_rng_state()}))

@@ -35,10 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from companion.checks import check_positive_int
+from companion.checks import check_positive_int, check_token_ids
 from companion.torch.transformers import EncoderLayer
-
-EXPECTED = "(batch, steps)"
 
 
 def _check_config(vocab_size, max_len, d_model, heads, layers, d_ff, dropout, eps) -> int:
@@ -55,35 +53,6 @@ def _check_config(vocab_size, max_len, d_model, heads, layers, d_ff, dropout, ep
     if not float(eps) > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     return d_ff
-
-
-def check_token_ids(shape, dtype_name: str, values, vocab_size: int, max_len: int,
-                    past: int = 0, model: str = "GPT") -> None:
-    """The checks of both twins: integer ids ``(batch, steps)`` in ``[0, vocab_size)``, and
-    ``past + steps <= max_len`` (``past``: positions already in a key/value cache).
-
-    ``values`` is a NumPy array, or ``None`` when the values are not known (a
-    traced graph in Keras); then only the shape and dtype are checked.
-    """
-    shape = tuple(shape)
-    if len(shape) != 2:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token "
-                         f"ids, got shape {shape}")
-    steps = shape[1]
-    if steps is not None and steps < 1:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} with at least one step, "
-                         f"got shape {shape}")
-    if steps is not None and past + steps > max_len:
-        where = f" after {past} cached positions" if past else ""
-        raise ValueError(f"{model} expected input of shape {EXPECTED} with steps <= "
-                         f"max_len={max_len - past}{where}: the position table has "
-                         f"{max_len} rows, got shape {shape}")
-    if "int" not in dtype_name:
-        raise ValueError(f"{model} expected input of shape {EXPECTED} holding integer token "
-                         f"ids, got dtype {dtype_name}")
-    if values is not None and values.size and (values.min() < 0 or values.max() >= vocab_size):
-        raise ValueError(f"{model}: token ids must be in [0, {vocab_size}) "
-                         f"(vocab_size={vocab_size}), got ids from {values.min()} to {values.max()}")
 
 
 def sample_next(logits: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,

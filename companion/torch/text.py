@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from companion.text import EXPECTED, check_ids, check_text_arguments
+from companion.checks import check_token_ids
+from companion.text import EXPECTED, check_text_arguments
 from companion.torch.rnn import _set_forget_bias_
 
 
@@ -67,7 +68,7 @@ class TextClassifier(nn.Module):
                              f"token ids, got dtype {ids.dtype}")
         dtype = "bool" if ids.dtype == torch.bool else str(ids.dtype).removeprefix("torch.")
         values = ids.detach().cpu().numpy() if ids.dim() == 2 and "int" in dtype else None
-        check_ids(ids.shape, dtype, values, self.vocab_size)
+        check_token_ids(tuple(ids.shape), dtype, values, self.vocab_size, model="TextClassifier")
         return ids
 
     def real_tokens(self, ids: torch.Tensor) -> torch.Tensor:
